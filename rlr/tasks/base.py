@@ -18,7 +18,8 @@ from typing import Any, ClassVar, NamedTuple
 
 from rlr.errors import UserError
 
-#: How many draws in a row may come out duplicate or excluded before we decide the problem space is exhausted.
+#: How many draws in a row may come out duplicate or excluded before we decide the problem space is exhausted
+#: (plus 10 per row found: drawing the last of N problems takes ~N tries, so a full space stays reachable).
 MAX_CONSECUTIVE_MISSES = 10_000
 
 
@@ -80,10 +81,11 @@ class ProceduralTask:
             q = row["question"]
             if q in skip or (unique and q in seen):
                 misses += 1
-                if misses > MAX_CONSECUTIVE_MISSES:
+                if misses > MAX_CONSECUTIVE_MISSES + 10 * len(seen):
                     raise UserError(
                         f"{self.name}: found only {len(rows)} distinct problems (asked for {n}) with knobs "
-                        f"{dataclasses.asdict(self)}; ask for fewer rows or make the task harder"
+                        f"{dataclasses.asdict(self)}; ask for fewer rows, make the task harder, or allow repeats "
+                        "(generate(..., unique=False))"
                     )
                 continue
             misses = 0
