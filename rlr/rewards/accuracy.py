@@ -1,0 +1,98 @@
+"""Correctness rewards: thin TRL-contract wrappers around `rlr.rewards.correctness`.
+
+All rewards are callable classes rather than closures so that they pickle: TRL's async GRPO rollout worker
+and `datasets.map(num_proc>1)` send reward functions to other processes, and closures cannot be pickled.
+The ground truth comes from the `answer` column; a row without one scores None (TRL skips it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlr.rewards.common import column, completion_texts
+from rlr.rewards.correctness import score_correctness
+
+
+class Reward:
+    """Base for built-in rewards: TRL logs a reward by its `__name__`, so every instance carries one."""
+
+    name = "reward"
+
+    def __init__(self) -> None:
+        self.__name__ = self.name
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "__name__")
+        return f"{type(self).__name__}({args})"
+
+
+class _Correctness(Reward):
+    forced_task: str | None = None  # None: dispatch on the row's `task` column
+
+    def __init__(self, timeout_s: float | None = None) -> None:
+        super().__init__()
+        self.timeout_s = timeout_s  # per-item hard timeout for math-verify; None: the pool's default (5 s)
+
+    def __call__(self, completions: list[Any], **kwargs: Any) -> list[float | None]:
+        texts = completion_texts(completions)
+        n = len(texts)
+        answers = column(kwargs, "answer", n)
+        tasks = [self.forced_task or t or "math" for t in column(kwargs, "task", n, "math")]
+        metas = column(kwargs, "meta", n)
+        keep = [i for i in range(n) if answers[i] is not None and str(answers[i]).strip() != ""]
+        scores = score_correctness(
+            [texts[i] for i in keep],
+            [str(answers[i]) for i in keep],
+            [tasks[i] for i in keep],
+            [metas[i] for i in keep],
+            timeout_s=self.timeout_s,
+        )
+        out: list[float | None] = [None] * n
+        for i, score in zip(keep, scores, strict=True):
+            out[i] = score
+        return out
+
+
+class MathAccuracy(_Correctness):
+    r"""1.0 when the final answer (last `\boxed{}`, `<answer>`, text after `</think>`...) equals the `answer`
+    column under math-verify (fractions, LaTeX, sets, intervals, percentages, `x=3` vs `3`), else 0.0.
+
+    >>> MathAccuracy()([r"<think>...</think> \boxed{\frac{1}{2}}", r"\boxed{0.6}"], answer=["0.5", "0.5"])
+    [1.0, 0.0]
+    """
+
+    name = "math_accuracy"
+    forced_task = "math"
+
+
+class TaskScore(_Correctness):
+    """Correctness by the row's `task` column: math-verify for "math", the task's own verifier for procedural
+    and reasoning-gym rows (partial credit allowed). The same scorer as `rlr evaluate`.
+
+    >>> TaskScore()(["<think>6*7</think> 42"], answer=["42"], task=["numeric"])
+    [1.0]
+    """
+
+    name = "task_score"
+
+
+class ExactMatch(_Correctness):
+    """1.0 when the extracted answer equals `answer` ignoring case, spaces, `$` and a trailing period.
+
+    >>> ExactMatch()(["The answer is Paris."], answer=["paris"])
+    [1.0]
+    """
+
+    name = "exact_match"
+    forced_task = "exact"
+
+
+class NumericMatch(_Correctness):
+    """1.0 when the extracted answer is numerically equal to `answer` (relative tolerance 1e-6).
+
+    >>> NumericMatch()(["so the total is 1,000.0"], answer=["1000"])
+    [1.0]
+    """
+
+    name = "numeric_match"
+    forced_task = "numeric"

@@ -1,0 +1,139 @@
+"""Length shaping rewards. Lengths are in tokens when TRL passes `completion_ids` (always, in training),
+else whitespace-separated words (`rlr rewards check`); see `rlr.rewards.common.completion_lengths`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rlr.rewards.accuracy import Reward
+from rlr.rewards.common import column, completion_lengths, completion_texts
+from rlr.rewards.correctness import score_correctness
+
+
+class Overlong(Reward):
+    """DAPO's soft overlong punishment (Yu et al. 2025, eq. 13): 0 up to `max_completion_len -
+    soft_punish_cache` tokens, then linearly down to -1 at `max_completion_len`, and -1 beyond.
+
+    >>> Overlong(max_completion_len=10, soft_punish_cache=4)(["a"] * 3, completion_ids=[[0] * 5, [0] * 8, [0] * 12])
+    [0.0, -0.5, -1.0]
+    """
+
+    name = "overlong"
+
+    def __init__(self, max_completion_len: int = 1024, soft_punish_cache: int = 256) -> None:
+        super().__init__()
+        if not 0 < soft_punish_cache <= max_completion_len:
+            raise ValueError("soft_punish_cache must be in (0, max_completion_len]")
+        self.max_completion_len = max_completion_len
+        self.soft_punish_cache = soft_punish_cache
+
+    def __call__(self, completions: list[Any], completion_ids: list[list[int]] | None = None, **kwargs: Any):
+        lengths = completion_lengths(completion_texts(completions), completion_ids)
+        start = self.max_completion_len - self.soft_punish_cache
+        return [0.0 if n <= start else max(-1.0, (start - n) / self.soft_punish_cache) for n in lengths]
+
+
+class Cosine(Reward):
+    """Length-scaled correctness (Yeo et al. 2025, "Demystifying Long CoT", as in open-r1): correct answers
+    earn `max_value_correct` when short down to `min_value_correct` at `max_len`; wrong answers are punished
+    most when short (`min_value_wrong`) and least at `max_len` (`max_value_wrong`), which keeps exploring.
+
+    >>> Cosine(max_len=10)([r"\\boxed{1}", r"\\boxed{2}"], answer=["1", "1"], completion_ids=[[0] * 5, [0] * 5])
+    [0.75, -0.75]
+    """
+
+    name = "cosine"
+
+    def __init__(
+        self,
+        max_len: int = 1024,
+        min_value_wrong: float = -1.0,
+        max_value_wrong: float = -0.5,
+        min_value_correct: float = 0.5,
+        max_value_correct: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.max_len = max_len
+        self.min_value_wrong, self.max_value_wrong = min_value_wrong, max_value_wrong
+        self.min_value_correct, self.max_value_correct = min_value_correct, max_value_correct
+
+    def __call__(self, completions: list[Any], completion_ids: list[list[int]] | None = None, **kwargs: Any):
+        texts = completion_texts(completions)
+        n = len(texts)
+        answers = [str(a) for a in column(kwargs, "answer", n, "")]
+        correct = score_correctness(texts, answers, column(kwargs, "task", n, "math"), column(kwargs, "meta", n))
+        rewards = []
+        for length, score in zip(completion_lengths(texts, completion_ids), correct, strict=True):
+            # Clamped: cos is periodic, past max_len it would climb back and reward rambling.
+            cosine = math.cos(min(length / self.max_len, 1.0) * math.pi)
+            if score >= 1.0:
+                lo, hi = self.min_value_correct, self.max_value_correct
+            else:
+                lo, hi = self.max_value_wrong, self.min_value_wrong
+            rewards.append(lo + 0.5 * (hi - lo) * (1.0 + cosine))
+        return rewards
+
+
+class LengthPenalty(Reward):
+    """Kimi k1.5's length reward (Kimi Team 2025, sec. 2.3.3), computed within each group of completions of
+    the same prompt: lambda = 0.5 - (len - min_len) / (max_len - min_len); correct answers get lambda, wrong
+    ones min(0, lambda). So the shortest correct answer earns +0.5 and long wrong answers are pushed down.
+    Groups are found from TRL's `prompts` kwarg; a group whose lengths are all equal gets 0.
+
+    >>> LengthPenalty()(["<think>a</think> 1", "<think>a b c d</think> 1"], answer=["1", "1"], prompts=["q", "q"])
+    [0.5, -0.5]
+    """
+
+    name = "length_penalty"
+
+    def __call__(self, completions: list[Any], completion_ids: list[list[int]] | None = None, **kwargs: Any):
+        texts = completion_texts(completions)
+        n = len(texts)
+        lengths = completion_lengths(texts, completion_ids)
+        answers = [str(a) for a in column(kwargs, "answer", n, "")]
+        correct = score_correctness(texts, answers, column(kwargs, "task", n, "math"), column(kwargs, "meta", n))
+        groups: dict[str, list[int]] = {}
+        for i, prompt in enumerate(column(kwargs, "prompts", n, "")):
+            groups.setdefault(repr(prompt), []).append(i)
+        rewards = [0.0] * n
+        for members in groups.values():
+            lo, hi = min(lengths[i] for i in members), max(lengths[i] for i in members)
+            if hi == lo:
+                continue
+            for i in members:
+                lam = 0.5 - (lengths[i] - lo) / (hi - lo)
+                rewards[i] = lam if correct[i] >= 1.0 else min(0.0, lam)
+        return rewards
+
+
+class Repetition(Reward):
+    """N-gram repetition penalty (Yeo et al. 2025; open-r1): `max_penalty * (1 - unique/total)` over the
+    whitespace-word n-grams of the completion (words, not token ids, so the value does not depend on the
+    tokenizer). 0 for no repeats or fewer than `ngram_size` words.
+
+    >>> Repetition(ngram_size=2, max_penalty=-1.0)(["a b c d", "a b a b a b"])
+    [0.0, -0.6]
+    """
+
+    name = "repetition"
+
+    def __init__(self, ngram_size: int = 3, max_penalty: float = -1.0) -> None:
+        super().__init__()
+        if max_penalty > 0:
+            raise ValueError("max_penalty must be <= 0 (it is a penalty)")
+        if ngram_size < 1:
+            raise ValueError("ngram_size must be >= 1")
+        self.ngram_size, self.max_penalty = ngram_size, max_penalty
+
+    def __call__(self, completions: list[Any], **kwargs: Any) -> list[float]:
+        rewards = []
+        for text in completion_texts(completions):
+            words = text.lower().split()
+            if len(words) < self.ngram_size:
+                rewards.append(0.0)
+                continue
+            ngrams = [tuple(words[i : i + self.ngram_size]) for i in range(len(words) - self.ngram_size + 1)]
+            rewards.append(round((1 - len(set(ngrams)) / len(ngrams)) * self.max_penalty, 12) + 0.0)
+        return rewards

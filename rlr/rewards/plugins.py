@@ -1,0 +1,109 @@
+"""User reward functions named in a preset: `module.path:function` or `path/to/file.py:function`.
+
+A file path is resolved against the preset's directory (`base_dir`), and that directory is put on
+`sys.path` so that a module path next to the preset (`my_rewards:score`) imports too. The function is
+checked when the config loads, not at the first training step: it must accept `completions` and `**kwargs`
+(TRL passes every dataset column as a keyword argument).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rlr.errors import UserError
+
+
+def is_user_reward(name: str) -> bool:
+    return ":" in name
+
+
+def _load_module(ref: str, target: str, base_dir: Path | None) -> Any:
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target)
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(base_dir) / path
+        if not path.is_file():
+            raise UserError(f"reward {ref!r}: file {path} not found; paths are relative to the preset's directory")
+        # A stable, unique module name per file, so two `rewards.py` in different folders do not collide.
+        module_name = f"rlr_user_rewards_{path.stem}_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
+        if module_name in sys.modules:
+            return sys.modules[module_name]
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise UserError(f"reward {ref!r}: cannot import {path} as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            del sys.modules[module_name]
+            raise UserError(f"reward {ref!r}: importing {path} failed: {type(e).__name__}: {e}") from e
+        return module
+    if base_dir is not None and str(base_dir) not in sys.path:
+        sys.path.insert(0, str(base_dir))
+    try:
+        return importlib.import_module(target)
+    except Exception as e:
+        raise UserError(
+            f"reward {ref!r}: cannot import module {target!r} ({type(e).__name__}: {e}); "
+            "give an importable module path or a file path like rewards.py:my_reward"
+        ) from e
+
+
+def check_reward_signature(ref: str, func: Any) -> None:
+    """Raise UserError unless `func` is callable as `func(completions=..., **columns)`."""
+    if not callable(func):
+        raise UserError(f"reward {ref!r} is not callable; point it at a function `def f(completions, **kwargs)`")
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return  # builtins / C callables: nothing to check
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    has_kwargs = any(p.kind is p.VAR_KEYWORD for p in params)
+    if "completions" not in names or not has_kwargs:
+        raise UserError(
+            f"reward {ref!r} has signature {inspect.signature(func)}; it must accept `completions` and `**kwargs` "
+            "(TRL passes every dataset column by keyword), e.g. `def my_reward(completions, answer, **kwargs)`"
+        )
+
+
+def load_user_reward(ref: str, base_dir: Path | None = None) -> Callable:
+    """Import and check a `target:function` reward; UserError with the fix when anything is wrong."""
+    target, _, attr = ref.rpartition(":")
+    if not target or not attr:
+        raise UserError(f"reward {ref!r}: write user rewards as module.path:function or path/to/file.py:function")
+    module = _load_module(ref, target, base_dir)
+    func = getattr(module, attr, None)
+    if func is None:
+        public = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
+        raise UserError(
+            f"reward {ref!r}: {target} has no function {attr!r} (it defines: {', '.join(public) or 'none'})"
+        )
+    check_reward_signature(ref, func)
+    return func
+
+
+class UserReward:
+    """A user reward under the name it has in the preset (TRL logs by `__name__`).
+
+    Pickles as its reference and re-imports on load, because a function loaded from a file path is not
+    importable by its module name in another process.
+    """
+
+    def __init__(self, ref: str, base_dir: Path | None = None, name: str | None = None) -> None:
+        self.ref, self.base_dir = ref, base_dir
+        self.__name__ = name or ref
+        self._func = load_user_reward(ref, base_dir)
+
+    def __call__(self, completions: list[Any], **kwargs: Any) -> list[float | None]:
+        return self._func(completions=completions, **kwargs)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (UserReward, (self.ref, self.base_dir, self.__name__))

@@ -1,0 +1,149 @@
+"""Reward registry: built-in rewards by name, user rewards by `module:function` or `file.py:function`.
+
+A preset lists rewards as `{name, weight, args}`; `build_reward_functions` turns them into TRL reward
+callables and their weights. Built-ins that take `args` are classes (picklable, unlike closures: TRL's
+async rollout worker and multi-process data tools send reward functions to other processes); the rest are
+plain functions. Every returned callable has `__name__` equal to its name in the preset, since TRL logs
+`rewards/<__name__>/mean`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rlr.errors import UserError
+from rlr.rewards.accuracy import ExactMatch, MathAccuracy, NumericMatch, Reward, TaskScore
+from rlr.rewards.code import CodeTests
+from rlr.rewards.format import ThinkFormat, answer_format, tag_count
+from rlr.rewards.length import Cosine, LengthPenalty, Overlong, Repetition
+from rlr.rewards.plugins import UserReward, is_user_reward, load_user_reward
+
+# name -> a Reward class (built from `args`) or a plain function (takes no args).
+REWARDS: dict[str, type[Reward] | Callable[..., list[float]]] = {
+    "math_accuracy": MathAccuracy,
+    "accuracy": TaskScore,
+    "task_score": TaskScore,
+    "exact_match": ExactMatch,
+    "numeric_match": NumericMatch,
+    "think_format": ThinkFormat,
+    "tag_count": tag_count,
+    "answer_format": answer_format,
+    "overlong": Overlong,
+    "cosine": Cosine,
+    "length_penalty": LengthPenalty,
+    "repetition": Repetition,
+    "code_tests": CodeTests,
+}
+
+
+class NamedReward:
+    """A plain reward function under another name (picklable when the function is module-level)."""
+
+    def __init__(self, func: Callable, name: str) -> None:
+        self.func, self.__name__ = func, name
+
+    def __call__(self, completions: list[Any], **kwargs: Any) -> list[float | None]:
+        return self.func(completions, **kwargs)
+
+
+def _field(spec: Any, key: str, default: Any = None) -> Any:
+    """Specs are config dataclasses (attributes); plain dicts are accepted too, for tests and scripts."""
+    if isinstance(spec, Mapping):
+        return spec.get(key, default)
+    return getattr(spec, key, default)
+
+
+def _accepted_args(entry: Any) -> list[str]:
+    if not inspect.isclass(entry):
+        return []
+    return [p for p in inspect.signature(entry.__init__).parameters if p != "self"]
+
+
+def build_reward(name: str, args: Mapping[str, Any] | None = None, base_dir: Path | None = None) -> Callable:
+    """One reward callable from its preset name and args; UserError (with the fix) on any problem."""
+    args = dict(args or {})
+    if is_user_reward(name):
+        if args:
+            raise UserError(f"reward {name!r}: user rewards take no `args`; read settings inside your function")
+        func = load_user_reward(name, base_dir)
+        if inspect.iscoroutinefunction(func):
+            return func  # TRL awaits async rewards itself; a sync wrapper would hide that
+        return UserReward(name, base_dir)
+    entry = REWARDS.get(name)
+    if entry is None:
+        close = difflib.get_close_matches(name, REWARDS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UserError(
+            f"unknown reward {name!r}; {hint}built-ins: {', '.join(sorted(REWARDS))}; "
+            "or give your own as module.path:function or file.py:function"
+        )
+    if not inspect.isclass(entry):
+        if args:
+            raise UserError(f"reward {name!r} takes no args; remove `args` ({', '.join(args)})")
+        return entry
+    accepted = _accepted_args(entry)
+    unknown = [a for a in args if a not in accepted]
+    if unknown:
+        bad = unknown[0]
+        close = difflib.get_close_matches(bad, accepted, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UserError(f"reward {name!r}: unknown arg {bad!r}; {hint}it accepts: {', '.join(accepted) or 'none'}")
+    try:
+        reward = entry(**args)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"reward {name!r}: bad args {args}: {e}") from e
+    reward.__name__ = name
+    return reward
+
+
+def build_reward_functions(specs: Sequence[Any], base_dir: Path | None = None) -> tuple[list[Callable], list[float]]:
+    """TRL reward callables and weights for a preset's `rewards:` list (`.name`, `.weight`, `.args` each).
+
+    A name listed twice (e.g. two `overlong` with different args) gets `_2`, `_3` appended so that TRL's
+    per-reward logs stay apart.
+    """
+    funcs: list[Callable] = []
+    weights: list[float] = []
+    seen: dict[str, int] = {}
+    for spec in specs:
+        name = str(_field(spec, "name"))
+        func = build_reward(name, _field(spec, "args") or {}, base_dir)
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            label = f"{name}_{seen[name]}"
+            if isinstance(func, (Reward, UserReward)):
+                func.__name__ = label
+            elif not inspect.iscoroutinefunction(func):
+                func = NamedReward(func, label)  # never rename a module-level function in place
+        funcs.append(func)
+        weight = _field(spec, "weight", 1.0)
+        weights.append(float(1.0 if weight is None else weight))
+    return funcs, weights
+
+
+def validate_reward_specs(specs: Sequence[Any], base_dir: Path | None = None) -> list[str]:
+    """Every problem with the specs as a message (empty when all load); never raises, for the config validator."""
+    problems: list[str] = []
+    for i, spec in enumerate(specs):
+        name = _field(spec, "name")
+        if not isinstance(name, str) or not name:
+            problems.append(f"rewards[{i}]: missing `name` (a built-in like math_accuracy or module:function)")
+            continue
+        weight = _field(spec, "weight", 1.0)
+        if weight is not None and not isinstance(weight, (int, float)):
+            problems.append(f"rewards[{i}] ({name}): weight must be a number, got {weight!r}")
+        args = _field(spec, "args") or {}
+        if not isinstance(args, Mapping):
+            problems.append(f"rewards[{i}] ({name}): args must be a mapping, got {type(args).__name__}")
+            continue
+        try:
+            build_reward(name, args, base_dir)
+        except UserError as e:
+            problems.append(f"rewards[{i}]: {e}")
+        except Exception as e:  # a user module may raise anything at import; report it, do not crash validation
+            problems.append(f"rewards[{i}] ({name}): {type(e).__name__}: {e}")
+    return problems
