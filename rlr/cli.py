@@ -1,0 +1,291 @@
+"""The `rlr` command line: thin Typer commands that load a preset and hand it to a stage module.
+
+Heavy libraries (torch, transformers, trl, peft, datasets) are imported inside the commands, so `rlr --help`
+and every `rlr <command> --help` stay fast. Exit codes: 0 ok, 1 run failed or a gate was missed, 2 bad input,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rlr import __version__
+
+app = typer.Typer(
+    name="rlr",
+    help="Reinforcement learning for reasoning LMs: prepare-data -> sft -> train-rl -> evaluate -> export.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+presets_app = typer.Typer(help="The shipped preset library.", no_args_is_help=True)
+rewards_app = typer.Typer(help="Reward functions: list them, check them on real completions.", no_args_is_help=True)
+app.add_typer(presets_app, name="presets")
+app.add_typer(rewards_app, name="rewards")
+
+Preset = Annotated[str, typer.Argument(help="Experiment YAML: a path or a shipped preset name (rlr presets list).")]
+Overrides = Annotated[
+    list[str] | None, typer.Argument(help="Dotted key=value overrides, e.g. rl.trainer.learning_rate=2e-6.")
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the resolved config and TRL config, then exit.")]
+Json = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON summary to stdout.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace a stage directory that already exists.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted stage from its last checkpoint.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rlr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")] = False,
+) -> None:
+    """rlr: one YAML preset, one command per stage."""
+
+
+def _emit(summary: dict[str, Any], as_json: bool, title: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary, default=str))
+        return
+    from rlr.console import print_summary
+
+    print_summary(summary, title)
+
+
+def _stage(command: str, preset: str, overrides: list[str] | None, dry_run: bool, as_json: bool,
+           overwrite: bool, resume: bool, debug: bool, **extra: Any) -> None:
+    from rlr.config.load import load_config
+    from rlr.stage import STAGE_CHECKS, STAGE_TRAINERS, StageOptions, stage_function
+
+    loaded = load_config(preset, overrides or [], stages=STAGE_CHECKS[command])
+    if dry_run:
+        from rlr.console import print_validation
+        from rlr.config.validate import validate_experiment
+
+        report = validate_experiment(loaded, STAGE_TRAINERS.get(command, ()))
+        print_validation(loaded, report, as_json)
+        return
+    run = stage_function(command)
+    summary = run(loaded, StageOptions(overwrite=overwrite, resume=resume, json=as_json, debug=debug, extra=extra))
+    _emit(summary, as_json, f"rlr {command}")
+
+
+@app.command("prepare-data")
+def prepare_data(preset: Preset, overrides: Overrides = None, dry_run: DryRun = False, json_out: Json = False,
+                 overwrite: Overwrite = False, resume: Resume = False, debug: Debug = False) -> None:
+    """Build runs/<name>/data/: train and eval rows in one schema, with a manifest."""
+    _stage("prepare-data", preset, overrides, dry_run, json_out, overwrite, resume, debug)
+
+
+@app.command()
+def sft(preset: Preset, overrides: Overrides = None, dry_run: DryRun = False, json_out: Json = False,
+        overwrite: Overwrite = False, resume: Resume = False, debug: Debug = False,
+        num_processes: Annotated[int, typer.Option(help="Launch under accelerate with N processes.")] = 1,
+        accelerate_config: Annotated[str | None, typer.Option(help="ddp, zero2, zero3, fsdp or a path.")] = None,
+        ) -> None:
+    """Supervised fine-tuning (cold start / distillation) -> runs/<name>/sft/."""
+    _maybe_launch("sft", num_processes, accelerate_config)
+    _stage("sft", preset, overrides, dry_run, json_out, overwrite, resume, debug)
+
+
+@app.command("train-rl")
+def train_rl(preset: Preset, overrides: Overrides = None, dry_run: DryRun = False, json_out: Json = False,
+             overwrite: Overwrite = False, resume: Resume = False, debug: Debug = False,
+             num_processes: Annotated[int, typer.Option(help="Launch under accelerate with N processes.")] = 1,
+             accelerate_config: Annotated[str | None, typer.Option(help="ddp, zero2, zero3, fsdp or a path.")] = None,
+             ) -> None:
+    """RL with verifiable rewards (GRPO family, RLOO, REINFORCE++) -> runs/<name>/rl/."""
+    _maybe_launch("train-rl", num_processes, accelerate_config)
+    _stage("train-rl", preset, overrides, dry_run, json_out, overwrite, resume, debug)
+
+
+@app.command()
+def evaluate(preset: Preset, overrides: Overrides = None, dry_run: DryRun = False, json_out: Json = False,
+             overwrite: Overwrite = False, resume: Resume = False, debug: Debug = False,
+             model: Annotated[list[str] | None, typer.Option(
+                 "--model", help="base, sft, rl, export, or a model/adapter path; repeat to compare.")] = None,
+             limit: Annotated[int | None, typer.Option(help="Only the first N problems per benchmark.")] = None,
+             min_: Annotated[list[str] | None, typer.Option(
+                 "--min", help="Gate: benchmark.metric=value (repeatable); exit 1 when missed.")] = None,
+             ) -> None:
+    """pass@k, maj@k, avg@n on benchmarks -> runs/<name>/eval/."""
+    _stage("evaluate", preset, overrides, dry_run, json_out, overwrite, resume, debug,
+           models=model or [], limit=limit, mins=min_ or [])
+
+
+@app.command()
+def export(preset: Preset, overrides: Overrides = None, dry_run: DryRun = False, json_out: Json = False,
+           overwrite: Overwrite = False, resume: Resume = False, debug: Debug = False,
+           from_: Annotated[str | None, typer.Option("--from", help="sft, rl or a model/adapter path.")] = None,
+           out: Annotated[Path | None, typer.Option(help="Write here instead of runs/<name>/export/.")] = None,
+           push_to_hub: Annotated[str | None, typer.Option(help="Also push to this hub repo id.")] = None,
+           ) -> None:
+    """Merge LoRA and write a standalone HF model with a model card -> runs/<name>/export/."""
+    _stage("export", preset, overrides, dry_run, json_out, overwrite, resume, debug,
+           from_stage=from_, out=out, push_to_hub=push_to_hub)
+
+
+@app.command()
+def validate(preset: Preset, overrides: Overrides = None, json_out: Json = False, debug: Debug = False) -> None:
+    """Check a preset; print the resolved config, the TRL configs and the device/precision it will use."""
+    from rlr.config.load import load_config
+    from rlr.config.validate import validate_experiment
+    from rlr.console import print_validation
+
+    loaded = load_config(preset, overrides or [], stages=("data", "sft", "rl", "eval", "export"))
+    print_validation(loaded, validate_experiment(loaded), json_out)
+
+
+@app.command()
+def pipeline(preset: Preset, overrides: Overrides = None, json_out: Json = False, overwrite: Overwrite = False,
+             debug: Debug = False) -> None:
+    """prepare-data -> sft -> evaluate -> train-rl -> evaluate -> export, skipping completed stages."""
+    from rlr.config.load import load_config
+    from rlr.pipeline import run_pipeline
+
+    summary = run_pipeline(load_config(preset, overrides or []), overwrite=overwrite, as_json=json_out)
+    _emit(summary, json_out, "rlr pipeline")
+
+
+@app.command()
+def quickstart(overrides: Overrides = None, json_out: Json = False, overwrite: Overwrite = False,
+               debug: Debug = False) -> None:
+    """The offline demo: tiny model, arithmetic, SFT then GRPO on CPU in minutes (rlr pipeline quickstart)."""
+    pipeline("quickstart", overrides, json_out, overwrite, debug)
+
+
+@app.command()
+def report(run_dirs: Annotated[list[Path], typer.Argument(help="One or more runs/<name> directories.")],
+           out: Annotated[Path | None, typer.Option(help="Output directory (default: <first run>/report).")] = None,
+           debug: Debug = False) -> None:
+    """Plots (PNG) and a markdown summary of one run or several overlaid."""
+    from rlr.report import write_report
+
+    path = write_report(run_dirs, out)
+    typer.echo(str(path))
+
+
+@app.command("tiny-model")
+def tiny_model(out_dir: Annotated[Path, typer.Argument(help="Directory to write the model and tokenizer to.")],
+               size: Annotated[str, typer.Option(help="tiny (~1M params, quickstart) or micro (tests).")] = "tiny",
+               seed: int = 0, overwrite: Overwrite = False, debug: Debug = False) -> None:
+    """Build the offline tiny model + tokenizer (no hub needed)."""
+    from rlr.errors import UserError
+
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        if (out_dir / "config.json").is_file():
+            typer.echo(f"{out_dir} already holds a model; keeping it (pass --overwrite to rebuild)", err=True)
+            return
+        raise UserError(f"{out_dir} exists and is not empty; choose another directory or pass --overwrite")
+    from rlr.tiny import build_tiny_model, count_parameters
+
+    path = build_tiny_model(out_dir, size=size, seed=seed)
+    typer.echo(f"wrote {path} ({count_parameters(path):,} parameters)", err=True)
+
+
+@presets_app.command("list")
+def presets_list() -> None:
+    """List the shipped presets with their one-line descriptions."""
+    from rlr.presets import list_presets, preset_summary, presets_dir
+
+    for name in list_presets():
+        typer.echo(f"{name:40s} {preset_summary(presets_dir() / f'{name}.yaml')}")
+
+
+@presets_app.command("show")
+def presets_show(name: Annotated[str, typer.Argument(help="Preset name, e.g. quickstart.")]) -> None:
+    """Print a shipped preset."""
+    from rlr.presets import resolve_preset
+
+    typer.echo(resolve_preset(name).read_text())
+
+
+@rewards_app.command("list")
+def rewards_list() -> None:
+    """List the built-in rewards."""
+    from rlr.rewards.registry import REWARDS
+
+    for name, fn in sorted(REWARDS.items()):
+        doc = (fn.__doc__ or "").strip().splitlines()
+        typer.echo(f"{name:18s} {doc[0] if doc else ''}")
+
+
+@rewards_app.command("check")
+def rewards_check(preset: Preset, overrides: Overrides = None,
+                  completions: Annotated[Path | None, typer.Option(help="JSONL of completions to score.")] = None,
+                  samples: Annotated[int, typer.Option(help="Completions to sample per prompt.")] = 4,
+                  prompts: Annotated[int, typer.Option(help="Prompts to check.")] = 4,
+                  json_out: Json = False, debug: Debug = False) -> None:
+    """The reward doctor: score real completions with every reward and warn about silent failures."""
+    from rlr.config.load import load_config
+    from rlr.rewards.doctor_stage import run_reward_doctor
+
+    summary = run_reward_doctor(load_config(preset, overrides or []), completions_file=completions,
+                                samples=samples, prompts=prompts, as_json=json_out)
+    if json_out:
+        typer.echo(json.dumps(summary, default=str))
+
+
+def _maybe_launch(command: str, num_processes: int, accelerate_config: str | None) -> None:
+    """Re-run this very command under `accelerate launch` when more than one process is asked for."""
+    import os
+
+    if num_processes <= 1 or os.environ.get("RLR_LAUNCHED"):
+        return
+    from rlr.launch import launch_under_accelerate
+
+    raise typer.Exit(launch_under_accelerate(sys.argv[1:], num_processes, accelerate_config))
+
+
+def main() -> None:
+    from rlr.errors import GateFailed, UserError
+
+    debug = "--debug" in sys.argv
+    if not debug:
+        import warnings
+
+        # transformers/TRL deprecation chatter is for library authors, not for someone running a preset
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="(transformers|trl|peft|torch)")
+    try:
+        code = app(standalone_mode=False)  # returns Exit codes instead of calling sys.exit itself
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except UserError as e:
+        if debug:
+            raise
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except GateFailed as e:
+        typer.echo(f"gate failed: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # Click usage errors come through here too
+        import click
+
+        if isinstance(e, click.exceptions.Exit):
+            sys.exit(e.exit_code)
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            typer.echo("interrupted", err=True)
+            sys.exit(130)
+        if debug:
+            raise
+        typer.echo(f"error: the run failed: {type(e).__name__}: {e} (rerun with --debug for the traceback)", err=True)
+        sys.exit(1)

@@ -1,0 +1,192 @@
+"""The typed schema of an rlr experiment file.
+
+Every rlr-owned key is a dataclass field with a `help` string; `rlr validate` and the errors it raises are
+generated from these. The TRL trainer sections (`sft.trainer`, `rl.trainer`) are free-form dicts here on
+purpose: they are checked against TRL's own config classes (see `rlr.config.trainer`), so every TRL field works
+without rlr re-declaring it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+def doc(help: str, default: Any = None, factory: Any = None) -> Any:
+    """A dataclass field with a help string (the docstring of that key)."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class RunSection:
+    name: str = doc("Run name; outputs go to <output_dir>/<name>/<stage>/.", "")
+    output_dir: str = doc("Directory that holds all runs (relative paths are relative to the current directory).", "runs")
+    seed: int = doc("Seed for data generation, sampling and training.", 42)
+
+
+@dataclass
+class ModelSection:
+    name_or_path: str = doc("Hub model id (e.g. Qwen/Qwen2.5-0.5B-Instruct) or a local model directory.", "")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = doc(
+        "Weights dtype. auto: bfloat16 on a GPU that supports it, float32 on CPU.", "auto"
+    )
+    revision: str | None = doc("Hub revision (branch, tag or commit) to pin the model to.")
+    trust_remote_code: bool = doc("Allow custom modelling code from the hub repo.", False)
+    attn_implementation: str | None = doc("eager, sdpa, flash_attention_2 ...; default: transformers' choice.")
+    chat_template: str | None = doc("Override the tokenizer's chat template: a Jinja string or a .jinja file path.")
+    load_in_4bit: bool = doc("QLoRA: load the base model in 4-bit (bitsandbytes, CUDA only).", False)
+
+
+@dataclass
+class LoraSection:
+    r: int = doc("LoRA rank; higher adapts more and costs more memory.", 16)
+    alpha: int = doc("LoRA scaling numerator (effective scale alpha/r).", 32)
+    dropout: float = doc("Dropout on the LoRA path.", 0.05)
+    target_modules: list[str] | str = doc("Module names to adapt, or 'all-linear'.", "all-linear")
+    use_rslora: bool = doc("Rank-stabilised scaling alpha/sqrt(r).", False)
+
+
+@dataclass
+class TemplateSection:
+    system: str | None = doc("Named system prompt (r1_think, r1_zero, plain, none) or a literal system prompt.", "r1_think")
+    answer_format: Literal["boxed", "after_think", "answer_tag", "none"] = doc(
+        "Instruction appended to each question saying where the final answer goes.", "boxed"
+    )
+    chat: bool = doc("true: prompts are chat messages (uses the tokenizer's chat template); false: plain text.", True)
+
+
+@dataclass
+class SourceSpec:
+    source: str = doc("hf:<dataset id>, a local .jsonl/.json/.parquet/.csv file, task:<arithmetic|countdown>, "
+                      "or gym:<reasoning-gym env>.", "")
+    config: str | None = doc("Dataset config name (hub datasets), e.g. 'main' for openai/gsm8k.")
+    split: str = doc("Dataset split to read.", "train")
+    question: str = doc("Column holding the question text.", "question")
+    answer: str = doc("Column holding the ground-truth answer.", "answer")
+    solution: str | None = doc("Column holding a worked solution (SFT target); default: none.")
+    answer_format: Literal["auto", "gsm8k", "boxed", "plain"] = doc(
+        "How to pull the final answer out of the answer column: gsm8k '#### 42', boxed '\\boxed{42}', plain.", "auto"
+    )
+    task: str | None = doc("Verifier for these rows (math, exact, numeric, arithmetic, countdown, gym:<name>); "
+                           "default: math for files and hub data, the task itself for task:/gym: sources.")
+    rows: int | None = doc("Rows to take (procedural sources: rows to generate). Default: all / 1000 for tasks.")
+    weight: float | None = doc("Mixture weight relative to the other sources (used with data.train_rows).")
+    seed: int | None = doc("Seed for this source; default run.seed (eval sources: run.seed + 1).")
+    args: dict[str, Any] = doc("Extra arguments: procedural task knobs, reasoning-gym kwargs, or load_dataset kwargs.",
+                               factory=dict)
+
+
+@dataclass
+class DecontaminationSection:
+    enabled: bool = doc("Drop train rows whose n-grams overlap the eval split or the named benchmark files.", True)
+    ngram: int = doc("n-gram length (words) used for the overlap test.", 13)
+    benchmarks: list[str] = doc("Extra files (jsonl/json/parquet/csv) whose questions must not leak into train.",
+                                factory=list)
+
+
+@dataclass
+class DifficultySection:
+    enabled: bool = doc("Keep only prompts the starting model solves at a rate inside [min_pass, max_pass].", False)
+    samples: int = doc("Completions sampled per prompt to estimate its pass rate.", 8)
+    min_pass: float = doc("Drop prompts solved less often than this (never solved: no signal).", 0.0625)
+    max_pass: float = doc("Drop prompts solved more often than this (always solved: no signal).", 0.9375)
+    max_new_tokens: int = doc("Generation budget per sample.", 256)
+    temperature: float = doc("Sampling temperature for the estimate.", 1.0)
+
+
+@dataclass
+class DataSection:
+    train: list[SourceSpec] = doc("Training sources (one or a list: a mixture).", factory=list)
+    eval: list[SourceSpec] = doc("Evaluation sources; default: none (eval.benchmarks may name others).", factory=list)
+    train_rows: int | None = doc("Total training rows of a weighted mixture.")
+    eval_holdout: int | None = doc("Carve this many rows out of train as the eval split when data.eval is empty.")
+    max_prompt_tokens: int | None = doc("Drop rows whose rendered prompt is longer (model's tokenizer).")
+    dedup: Literal["none", "exact", "normalized"] = doc("De-duplicate questions (normalized: case/space/punct).",
+                                                       "normalized")
+    decontaminate: DecontaminationSection = doc("Train/eval overlap filter.", factory=DecontaminationSection)
+    difficulty: DifficultySection = doc("Pass-rate filter with the starting model.", factory=DifficultySection)
+    num_proc: int | None = doc("Worker processes for datasets map/filter on large sources.")
+
+
+@dataclass
+class RewardSpec:
+    name: str = doc("Built-in reward name (see `rlr rewards list`), module.path:function or file.py:function.", "")
+    weight: float = doc("Weight of this reward in the total.", 1.0)
+    args: dict[str, Any] = doc("Arguments of a parameterized reward.", factory=dict)
+
+
+@dataclass
+class SFTSection:
+    use_lora: bool = doc("Train a LoRA adapter (lora section); false: full-parameter (needed from random init).", True)
+    init_from: str | None = doc("Start from: base (model.name_or_path) or a model/adapter path.", None)
+    completion_only_loss: bool = doc("Loss on the completion only; false: on the whole sequence.", True)
+    trainer: dict[str, Any] = doc("Any trl.SFTConfig field (learning_rate, max_steps, max_length, packing ...).",
+                                  factory=dict)
+
+
+@dataclass
+class DynamicSamplingSection:
+    enabled: bool = doc("DAPO dynamic sampling: drop groups whose rewards are all equal and resample.", False)
+    max_rounds: int = doc("Extra generation rounds allowed per batch before training on what was kept.", 3)
+
+
+@dataclass
+class RLSection:
+    algorithm: str = doc("Named bundle of trainer settings (presets/algorithms/<name>.yaml).", "grpo")
+    trainer_type: Literal["grpo", "rloo"] = doc("TRL trainer class; set by the algorithm bundle.", "grpo")
+    init_from: str | None = doc("Start from: sft (this run's SFT output), base, or a path. "
+                                "Default: sft when that stage is complete, else base.")
+    use_lora: bool = doc("Train a LoRA adapter (lora section); false: full-parameter.", True)
+    dynamic_sampling: DynamicSamplingSection = doc("DAPO dynamic sampling.", factory=DynamicSamplingSection)
+    overlong_buffer: float | None = doc("DAPO overlong reward shaping: linear penalty over the last N tokens before "
+                                        "max_completion_length (a value < 1 is a fraction of it); null: off.")
+    sample_log_every: int = doc("Write a table of prompts/completions/rewards to rl/samples.jsonl every N steps.", 10)
+    trainer: dict[str, Any] = doc("Any trl.GRPOConfig / RLOOConfig field; overrides the algorithm bundle.",
+                                  factory=dict)
+
+
+@dataclass
+class EvalSection:
+    benchmarks: list[str] = doc("What to evaluate on: 'eval' (this run's eval split), shipped benchmark names "
+                                "(gsm8k, math500, aime24 ...) or local files.", factory=lambda: ["eval"])
+    samples: int = doc("Completions per problem (n).", 1)
+    k: list[int] = doc("k values for pass@k and maj@k (each <= samples).", factory=lambda: [1])
+    temperature: float = doc("Sampling temperature.", 0.6)
+    top_p: float = doc("Nucleus sampling threshold.", 0.95)
+    max_new_tokens: int = doc("Generation budget per completion.", 512)
+    greedy: bool = doc("Also score one greedy completion per problem.", False)
+    batch_size: int = doc("Prompts per generate() call.", 32)
+    limit: int | None = doc("Evaluate only the first N problems of each benchmark.")
+    backend: Literal["hf", "vllm"] = doc("hf: transformers generate; vllm: vLLM (GPU, optional extra).", "hf")
+
+
+@dataclass
+class ExportSection:
+    from_stage: Literal["auto", "rl", "sft"] = doc("Stage to export; auto: rl if complete, else sft.", "auto")
+    merge_lora: bool = doc("Merge LoRA adapters into the base weights; false: export the adapter alone.", True)
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = doc("dtype of the saved weights.", "auto")
+    max_shard_size: str = doc("Shard safetensors above this size.", "2GB")
+
+
+@dataclass
+class PipelineSection:
+    rl_band: list[float] | None = doc("[low, high]: the sampled accuracy of the model before RL must lie in this band "
+                                      "(RL from too weak or too strong a start teaches nothing); the pipeline stops "
+                                      "and names the band otherwise.")
+
+
+@dataclass
+class Config:
+    run: RunSection = doc("Run name, output directory and seed.", factory=RunSection)
+    model: ModelSection = doc("Base model.", factory=ModelSection)
+    lora: LoraSection = doc("LoRA hyperparameters (used when sft/rl use_lora is true).", factory=LoraSection)
+    template: TemplateSection = doc("How a question becomes a prompt.", factory=TemplateSection)
+    data: DataSection = doc("Training and evaluation data.", factory=DataSection)
+    rewards: list[RewardSpec] = doc("Rewards summed with their weights during RL.", factory=list)
+    sft: SFTSection = doc("Supervised fine-tuning (cold start / distillation).", factory=SFTSection)
+    rl: RLSection = doc("Reinforcement learning.", factory=RLSection)
+    eval: EvalSection = doc("Evaluation.", factory=EvalSection)
+    export: ExportSection = doc("Export of a standalone model.", factory=ExportSection)
+    pipeline: PipelineSection = doc("Checks made by `rlr pipeline` between stages.", factory=PipelineSection)

@@ -1,0 +1,105 @@
+"""`sft.trainer` / `rl.trainer`: pass-through to TRL's own config classes, checked against their fields.
+
+rlr does not re-declare TRL's ~190 GRPOConfig fields: it reads them from the dataclass, so a new TRL field
+works the day TRL ships it. Keys that rlr owns are refused here with a message saying where they belong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+from rlr.config.coerce import Problems, coerce_value, suggest
+
+# key -> where it belongs instead. rlr sets these itself, from the run directory, the seed and the machine.
+OWNED_KEYS = {
+    "output_dir": "rlr writes to <run.output_dir>/<run.name>/<stage>; set run.output_dir / run.name",
+    "run_name": "set run.name",
+    "seed": "set run.seed",
+    "data_seed": "set run.seed",
+    "reward_weights": "set weight: on each entry of rewards",
+    "use_cpu": "rlr resolves the device from the machine; nothing to set",
+    "bf16": "set model.dtype (auto: bf16 on a GPU that supports it, fp32 on CPU)",
+    "fp16": "set model.dtype",
+    "resume_from_checkpoint": "pass --resume",
+    "overwrite_output_dir": "pass --overwrite",
+}
+
+
+def trainer_class(stage: str, trainer_type: str = "grpo") -> type:
+    if stage == "sft":
+        from trl import SFTConfig
+
+        return SFTConfig
+    if trainer_type == "rloo":
+        from trl import RLOOConfig
+
+        return RLOOConfig
+    from trl import GRPOConfig
+
+    return GRPOConfig
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # a TRL release with an annotation we cannot evaluate: fall back to raw annotations
+        hints = {}
+    return {f.name: hints.get(f.name, f.type) for f in dataclasses.fields(cls) if f.init}
+
+
+def check_trainer_section(section: str, values: dict[str, Any], cls: type, problems: Problems) -> dict[str, Any]:
+    """Validate and coerce one trainer mapping; returns the coerced values (bad keys dropped)."""
+    types = field_types(cls)
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        dotted = f"{section}.{key}"
+        if key in OWNED_KEYS:
+            problems.add(dotted, f"rlr owns this key: {OWNED_KEYS[key]}")
+            continue
+        if key not in types:
+            problems.add(dotted, f"not a field of trl.{cls.__name__}{suggest(key, list(types))}")
+            continue
+        tp = types[key]
+        if isinstance(tp, str):  # unevaluated annotation: leave the value to TRL's own checks
+            out[key] = value
+            continue
+        try:
+            out[key] = coerce_value(value, tp)
+        except ValueError as e:
+            problems.add(dotted, str(e))
+    return out
+
+
+def rlr_trainer_defaults(stage: str, device_flags: dict[str, Any], on_cpu: bool) -> dict[str, Any]:
+    """Defaults rlr puts under every TRL config; the user's trainer section overrides all but the owned keys."""
+    defaults: dict[str, Any] = {"report_to": "none", "logging_steps": 1, "save_total_limit": 2}
+    if on_cpu:
+        # Activation checkpointing only trades compute for memory; on CPU with small models it is pure cost.
+        defaults["gradient_checkpointing"] = False
+        defaults["activation_checkpointing"] = False  # the newer name (TRL 1.x); unknown names are dropped below
+    return defaults
+
+
+def build_trainer_kwargs(
+    *,
+    stage: str,
+    trainer_values: dict[str, Any],
+    cls: type,
+    output_dir: str,
+    seed: int,
+    run_name: str,
+    device_flags: dict[str, Any],
+    on_cpu: bool,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments of the TRL config: rlr defaults < user trainer values < rlr-owned values."""
+    valid = set(field_types(cls))
+    kwargs = rlr_trainer_defaults(stage, device_flags, on_cpu)
+    if "activation_checkpointing" in valid:
+        kwargs.pop("gradient_checkpointing", None)  # set the new name only: the old one warns
+    kwargs.update(trainer_values)
+    kwargs.update(extra or {})
+    kwargs.update(output_dir=output_dir, seed=seed, run_name=run_name, **device_flags)
+    return {k: v for k, v in kwargs.items() if k in valid}

@@ -1,0 +1,117 @@
+"""Whole-experiment checks that need more than the schema: TRL trainer sections, rewards, data sources.
+
+`rlr validate` runs all of them; a stage runs the ones it needs. Every problem is collected, then raised once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rlr.config.coerce import Problems
+from rlr.config.load import LoadedConfig
+from rlr.config.trainer import build_trainer_kwargs, check_trainer_section, trainer_class
+from rlr.errors import ConfigError
+
+SOURCE_PREFIXES = ("hf:", "task:", "gym:")
+
+
+def stage_output_dir(loaded: LoadedConfig, stage: str) -> Path:
+    run = loaded.cfg.run
+    return Path(run.output_dir) / run.name / stage
+
+
+def check_sources(loaded: LoadedConfig, problems: Problems) -> None:
+    from rlr.paths import resolve_data_path
+
+    data = loaded.cfg.data
+    for section, sources in (("train", data.train), ("eval", data.eval)):
+        for i, src in enumerate(sources):
+            key = f"data.{section}[{i}].source"
+            s = src.source
+            if not s or s.startswith(("hf:", "gym:")):
+                continue
+            if s.startswith("task:"):
+                try:
+                    from rlr.tasks import get_task
+                except ImportError:
+                    continue
+                try:
+                    get_task(s.removeprefix("task:"), **src.args)
+                except Exception as e:  # UserError from the task registry names the knob and the fix
+                    problems.add(key, str(e))
+                continue
+            if resolve_data_path(s, loaded.base_dir) is None:
+                problems.add(key, f"no such file '{s}'; give a .jsonl/.json/.parquet/.csv path, hf:<dataset id>, "
+                                  "task:<name> or gym:<name>")
+
+
+def check_rewards(loaded: LoadedConfig, problems: Problems) -> None:
+    try:
+        from rlr.rewards.registry import validate_reward_specs
+    except ImportError:
+        return
+    for message in validate_reward_specs(loaded.cfg.rewards, loaded.base_dir):
+        problems.items.append(message)
+
+
+def trl_config_kwargs(loaded: LoadedConfig, stage: str, device_flags: dict[str, Any], on_cpu: bool,
+                      problems: Problems) -> dict[str, Any]:
+    cfg = loaded.cfg
+    if stage == "sft":
+        cls = trainer_class("sft")
+        values = check_trainer_section("sft.trainer", cfg.sft.trainer, cls, problems)
+        extra = {"completion_only_loss": cfg.sft.completion_only_loss}
+    else:
+        cls = trainer_class("rl", cfg.rl.trainer_type)
+        values = check_trainer_section("rl.trainer", cfg.rl.trainer, cls, problems)
+        extra = {"reward_weights": [r.weight for r in cfg.rewards]} if cfg.rewards else {}
+    return build_trainer_kwargs(
+        stage=stage, trainer_values=values, cls=cls, output_dir=str(stage_output_dir(loaded, stage)),
+        seed=cfg.run.seed, run_name=f"{cfg.run.name}-{stage}", device_flags=device_flags, on_cpu=on_cpu,
+        extra=extra,
+    )
+
+
+def build_trl_config(loaded: LoadedConfig, stage: str, device_flags: dict[str, Any], on_cpu: bool,
+                     overrides: dict[str, Any] | None = None) -> Any:
+    """The TRL config object a stage trains with (raises ConfigError when TRL rejects a combination)."""
+    problems = Problems(loaded.origins)
+    kwargs = trl_config_kwargs(loaded, stage, device_flags, on_cpu, problems)
+    kwargs.update(overrides or {})
+    if problems.items:
+        raise ConfigError(problems.items)
+    section = "sft.trainer" if stage == "sft" else "rl.trainer"
+    cls = trainer_class(stage, loaded.cfg.rl.trainer_type)
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as e:
+        # TRL's own __post_init__ checks (batch divisibility, incompatible options): name the section.
+        raise ConfigError([f"{section}: trl.{cls.__name__} rejected the settings: {str(e).splitlines()[0]}"]) from e
+
+
+def run_checks(loaded: LoadedConfig, stages: tuple[str, ...], problems: Problems) -> None:
+    """Checks beyond the schema, for the stages about to run; problems are appended, not raised."""
+    from rlr.device import resolve_device
+
+    if {"data", "sft", "rl", "eval"} & set(stages):
+        check_sources(loaded, problems)
+    if "rl" in stages:
+        check_rewards(loaded, problems)
+    device = resolve_device(loaded.cfg.model.dtype)
+    for stage in ("sft", "rl"):
+        if stage in stages:
+            trl_config_kwargs(loaded, stage, device.trainer_flags(), device.use_cpu, problems)
+
+
+def validate_experiment(loaded: LoadedConfig, stages: tuple[str, ...] = ("sft", "rl")) -> dict[str, Any]:
+    """What `rlr validate` prints: device and TRL configs per stage; TRL's own cross-field checks run too."""
+    from rlr.device import resolve_device
+
+    device = resolve_device(loaded.cfg.model.dtype)
+    trl: dict[str, Any] = {}
+    for stage in stages:
+        problems = Problems(loaded.origins)
+        trl[stage] = trl_config_kwargs(loaded, stage, device.trainer_flags(), device.use_cpu, problems)
+        build_trl_config(loaded, stage, device.trainer_flags(), device.use_cpu)
+    return {"device": device.as_dict(), "trl": trl}

@@ -1,0 +1,64 @@
+"""Human-facing output: rich tables and panels, always on stderr (stdout is kept for --json)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+stderr = Console(stderr=True)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def print_summary(summary: dict[str, Any], title: str) -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for key, value in summary.items():
+        if key.startswith("_"):
+            continue
+        table.add_row(key, _fmt(value))
+    stderr.print(table)
+
+
+def print_validation(loaded: Any, report: dict[str, Any], as_json: bool) -> None:
+    """What `rlr validate` / `--dry-run` show: resolved config, TRL config per stage, device, bundle fields."""
+    import yaml
+
+    from rlr.config.coerce import to_dict
+
+    resolved = to_dict(loaded.cfg)
+    payload = {
+        "preset": str(loaded.path),
+        "config": resolved,
+        "algorithm": {"name": loaded.cfg.rl.algorithm, "bundle_trainer_fields": loaded.bundle.get("trainer", {})},
+        "device": report["device"],
+        "trl": report["trl"],
+    }
+    if as_json:
+        print(json.dumps(payload, default=str))  # noqa: T201 - the CLI's stdout contract
+        return
+    stderr.rule(f"resolved config: {loaded.path}")
+    stderr.print(yaml.safe_dump(resolved, sort_keys=False), highlight=False, markup=False)
+    for stage, kwargs in report["trl"].items():
+        table = Table(title=f"TRL config for {stage} (non-default fields)", title_justify="left")
+        table.add_column("field")
+        table.add_column("value")
+        table.add_column("set by")
+        section = "sft.trainer" if stage == "sft" else "rl.trainer"
+        for k, v in sorted(kwargs.items()):
+            # the file (or bundle, or "command line") that set the key; everything else is rlr's default
+            table.add_row(k, _fmt(v), loaded.origins.get(f"{section}.{k}", "rlr"))
+        stderr.print(table)
+    d = report["device"]
+    stderr.print(f"device: {d['device']} ({d['name']}), dtype {d['dtype']}, bf16={d['bf16']}, use_cpu={d['use_cpu']}")
+    stderr.print("[green]config OK[/green]")

@@ -1,0 +1,52 @@
+"""The shipped preset library: where it lives and how a preset name becomes a file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rlr.errors import UserError
+
+
+def presets_dir() -> Path:
+    """presets/ of the source tree (editable installs), or the directory named by RLR_PRESETS."""
+    if env := os.environ.get("RLR_PRESETS"):
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "presets"
+
+
+def list_presets() -> list[str]:
+    root = presets_dir()
+    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+
+
+def preset_summary(path: Path) -> str:
+    """First comment line of a preset: every shipped preset starts with one saying what it is."""
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+        if line.strip():
+            break
+    return ""
+
+
+def resolve_preset(ref: str, relative_to: Path | None = None) -> Path:
+    """A preset reference: a path (absolute, relative to `relative_to` or the cwd) or a shipped name."""
+    candidates = []
+    p = Path(ref)
+    if p.is_absolute():
+        candidates.append(p)
+    else:
+        if relative_to is not None:
+            candidates.append(relative_to / p)
+        candidates.append(Path.cwd() / p)
+        candidates.append(presets_dir() / p)
+        if p.suffix not in (".yaml", ".yml"):
+            candidates.append(presets_dir() / f"{ref}.yaml")
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    from rlr.config.coerce import suggest
+
+    hint = suggest(ref.removesuffix(".yaml"), list_presets())
+    raise UserError(f"preset not found: {ref}{hint or '; see `rlr presets list` for the shipped ones'}")

@@ -1,0 +1,203 @@
+"""Run directories: `runs/<name>/<stage>/` with config.yaml, manifest.json and metrics.jsonl.
+
+Every stage goes through `StageRun`, which is what makes a result trustworthy and repeatable: the resolved
+config is saved beside the outputs, the manifest records versions, device, timings and input hashes, and a
+completed stage is never overwritten without `--overwrite`. Writes are atomic (temp file + rename), so a killed
+process leaves either the old file or the new one. Only the main process (rank 0) writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rlr.errors import UserError
+
+STAGES = ("data", "sft", "rl", "eval", "export")
+LIBRARIES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "math-verify", "vllm")
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    from rlr import __version__
+
+    versions = {"rlr": __version__, "python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class StageRun:
+    """One stage of one run: `<output_dir>/<name>/<stage>/`."""
+
+    def __init__(self, run_root: Path, stage: str):
+        self.run_root = Path(run_root)
+        self.stage = stage
+        self.path = self.run_root / stage
+        self.manifest_path = self.path / "manifest.json"
+        self.metrics_path = self.path / "metrics.jsonl"
+        self.config_path = self.path / "config.yaml"
+        self._manifest: dict[str, Any] = {}
+        self._t0 = 0.0
+
+    @classmethod
+    def of(cls, cfg: Any, stage: str) -> StageRun:
+        return cls(Path(cfg.run.output_dir) / cfg.run.name, stage)
+
+    # --- state -------------------------------------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        if self.manifest_path.is_file():
+            try:
+                return read_json(self.manifest_path)
+            except (OSError, json.JSONDecodeError):
+                return {}
+        return {}
+
+    @property
+    def status(self) -> str | None:
+        return self.manifest().get("status")
+
+    def is_complete(self) -> bool:
+        return self.status == "complete"
+
+    def check_can_start(self, *, overwrite: bool, resume: bool) -> None:
+        """Refuse to touch an existing stage unless told how; raises before anything is written."""
+        if not self.path.exists() or not any(self.path.iterdir()):
+            return
+        status = self.status or "unknown"
+        if overwrite:
+            return
+        if status == "complete":
+            raise UserError(f"{self.path} is already complete; pass --overwrite to replace it")
+        if not resume:
+            raise UserError(
+                f"{self.path} exists with status '{status}'; pass --resume to continue it or --overwrite to start over"
+            )
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+    def start(self, *, config: dict[str, Any], overwrite: bool, resume: bool, device: dict | None = None,
+              inputs: dict[str, Any] | None = None) -> StageRun:
+        self.check_can_start(overwrite=overwrite, resume=resume)
+        if not is_main_process():
+            return self
+        if overwrite and self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        previous = self.manifest() if resume else {}
+        atomic_write_text(self.config_path, yaml.safe_dump(config, sort_keys=False))
+        self._t0 = time.time()
+        self._manifest = {
+            "stage": self.stage,
+            "run": self.run_root.name,
+            "status": "running",
+            "started_at": now_iso(),
+            "finished_at": None,
+            "duration_s": None,
+            "resumed": bool(previous),
+            "attempts": previous.get("attempts", 0) + 1,
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "versions": library_versions(),
+            "git_sha": git_sha(),
+            "device": device,
+            "inputs": inputs or {},
+            "outputs": {},
+        }
+        atomic_write_json(self.manifest_path, self._manifest)
+        if not resume:
+            self.metrics_path.unlink(missing_ok=True)
+        return self
+
+    def update(self, **fields: Any) -> None:
+        if not is_main_process():
+            return
+        self._manifest.update(fields)
+        atomic_write_json(self.manifest_path, self._manifest)
+
+    def finish(self, status: str = "complete", **fields: Any) -> None:
+        self.update(status=status, finished_at=now_iso(), duration_s=round(time.time() - self._t0, 2), **fields)
+
+    def log_metrics(self, record: dict[str, Any]) -> None:
+        """Append one JSON object per logged step (a line is the unit of atomicity here)."""
+        if not is_main_process():
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(record, default=float) + "\n")
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.is_file():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+    def __enter__(self) -> StageRun:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            if self._manifest.get("status") == "running":
+                self.finish("complete")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish("interrupted")
+        else:
+            self.finish("failed", error=f"{exc_type.__name__}: {exc}")

@@ -1,0 +1,97 @@
+"""The CLI shell: help is instant and light, errors are one line with exit code 2, validate prints what it will do."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+HEAVY = ("torch", "transformers", "trl", "peft", "datasets")
+COMMANDS = ["prepare-data", "sft", "train-rl", "evaluate", "export", "validate", "presets", "tiny-model",
+            "pipeline", "quickstart", "report", "rewards"]
+
+
+@pytest.mark.parametrize("args", [["--help"], *[[c, "--help"] for c in COMMANDS]])
+def test_help_imports_no_heavy_library(args):
+    code = (
+        "import sys\nfrom rlr.cli import main\nsys.argv=['rlr', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+        f"heavy=[m for m in {HEAVY!r} if m in sys.modules]\nassert not heavy, heavy\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert "Usage" in out.stdout
+
+
+def test_version(cli):
+    r = cli("--version")
+    assert r.code == 0 and r.stdout.startswith("rlr 0.")
+
+
+def test_every_stage_command_takes_the_common_flags(cli):
+    for command in ["prepare-data", "sft", "train-rl", "evaluate", "export"]:
+        r = cli(command, "--help")
+        for flag in ["--dry-run", "--json", "--overwrite", "--resume", "--debug"]:
+            assert flag in r.stdout, (command, flag)
+
+
+def test_validate_json_shows_resolved_config_trl_config_and_device(cli, make_preset):
+    r = cli("validate", make_preset(rl={"algorithm": "dapo", "trainer": {"num_generations": 2}}), "--json",
+            "rl.trainer.learning_rate=3e-6")
+    assert r.code == 0, r.stderr
+    payload = json.loads(r.stdout)
+    assert payload["device"]["device"] == "cpu" and payload["device"]["dtype"] == "float32"
+    rl = payload["trl"]["rl"]
+    assert rl["learning_rate"] == 3e-6 and rl["use_cpu"] is True and rl["bf16"] is False
+    assert rl["epsilon_high"] == 0.28 and rl["loss_type"] == "dapo"
+    assert payload["algorithm"]["bundle_trainer_fields"]["epsilon_high"] == 0.28
+    assert payload["config"]["rl"]["dynamic_sampling"]["enabled"] is True
+
+
+def test_validate_a_gpu_preset_on_cpu(cli):
+    r = cli("validate", "gsm8k/qwen2.5-0.5b-grpo")
+    assert r.code == 0, r.stderr
+    assert "bf16=False" in r.stderr and "config OK" in r.stderr
+
+
+def test_user_errors_exit_2_with_one_line_and_no_traceback(cli, make_preset):
+    r = cli("validate", make_preset(), "run.sed=3")
+    assert r.code == 2
+    assert r.stderr.strip() == "error: run.sed: unknown key; did you mean 'seed'? (in command line)"
+    assert "Traceback" not in r.stderr
+
+
+def test_debug_shows_the_traceback(make_preset):
+    p = make_preset()
+    out = subprocess.run([sys.executable, "-m", "rlr", "validate", str(p), "run.sed=3", "--debug"],
+                         capture_output=True, text=True, cwd=REPO)
+    assert out.returncode != 0 and "Traceback" in out.stderr and "ConfigError" in out.stderr
+
+
+def test_dry_run_writes_nothing(cli, make_preset, tmp_path):
+    r = cli("train-rl", make_preset(), "--dry-run")
+    assert r.code == 0, r.stderr
+    assert "TRL config for rl" in r.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_presets_list_and_show(cli):
+    r = cli("presets", "list")
+    assert r.code == 0 and "quickstart" in r.stdout and "algorithms/dapo" in r.stdout
+    r = cli("presets", "show", "quickstart")
+    assert r.code == 0 and "run:" in r.stdout
+    r = cli("presets", "show", "quickstrat")
+    assert r.code == 2 and "did you mean 'quickstart'" in r.stderr
+
+
+def test_tiny_model_command(cli, tmp_path):
+    out = tmp_path / "tiny"
+    r = cli("tiny-model", out, "--size", "micro")
+    assert r.code == 0, r.stderr
+    assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
+    r = cli("tiny-model", tmp_path, "--size", "nano")
+    assert r.code == 2  # tmp_path is not empty and holds no model

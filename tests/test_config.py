@@ -1,0 +1,156 @@
+"""The config system: extends, overrides and their coercion, strict keys, collected errors, TRL pass-through."""
+
+from __future__ import annotations
+
+import pytest
+
+from rlr.config.load import load_config
+from rlr.errors import ConfigError, UserError
+from tests.conftest import write_preset
+
+
+def test_overrides_are_coerced_by_the_declared_type(make_preset):
+    p = make_preset()
+    loaded = load_config(p, ["run.seed=7", "eval.temperature=1e-5", "eval.greedy=true", "eval.k=[1,2]",
+                             "eval.samples=4", "lora.target_modules=[q_proj,v_proj]", "data.max_prompt_tokens=null"])
+    cfg = loaded.cfg
+    assert cfg.run.seed == 7
+    assert cfg.eval.temperature == pytest.approx(1e-5) and isinstance(cfg.eval.temperature, float)
+    assert cfg.eval.greedy is True
+    assert cfg.eval.k == [1, 2]
+    assert cfg.lora.target_modules == ["q_proj", "v_proj"]
+    assert cfg.data.max_prompt_tokens is None
+    assert loaded.origins["run.seed"] == "command line"
+
+
+def test_yaml_1e_minus_6_string_becomes_a_float(tmp_path):
+    # PyYAML reads 1e-6 (no dot) as a string; the field type decides
+    p = tmp_path / "x.yaml"
+    p.write_text("run: {name: a}\nmodel: {name_or_path: m}\neval: {temperature: 1e-6}\n")
+    assert load_config(p).cfg.eval.temperature == pytest.approx(1e-6)
+
+
+def test_trainer_values_are_coerced_by_trl_field_types(make_preset):
+    loaded = load_config(make_preset(), ["rl.trainer.learning_rate=2e-6", "rl.trainer.num_generations=4"],
+                         stages=("rl",))
+    assert loaded.cfg.rl.trainer["learning_rate"] == "2e-6"  # raw in the config ...
+    from rlr.config.validate import validate_experiment
+
+    report = validate_experiment(loaded, ("rl",))
+    assert report["trl"]["rl"]["learning_rate"] == pytest.approx(2e-6)  # ... a float in the TRL config
+    assert report["trl"]["rl"]["num_generations"] == 4
+    assert report["device"]["use_cpu"] is True and report["trl"]["rl"]["bf16"] is False
+
+
+def test_extends_order_later_wins(tmp_path):
+    write_preset(tmp_path / "base.yaml", {"run": {"name": "base", "seed": 1}, "model": {"name_or_path": "m"},
+                                          "eval": {"samples": 4, "k": [1, 4]}})
+    write_preset(tmp_path / "mid.yaml", {"extends": "base.yaml", "run": {"seed": 2}, "eval": {"temperature": 0.1}})
+    top = write_preset(tmp_path / "top.yaml", {"extends": ["mid.yaml"], "run": {"name": "top"}})
+    cfg = load_config(top, ["eval.temperature=0.3"]).cfg
+    assert (cfg.run.name, cfg.run.seed, cfg.eval.samples, cfg.eval.temperature) == ("top", 2, 4, 0.3)
+
+
+def test_extends_a_shipped_preset_by_name(tmp_path):
+    p = write_preset(tmp_path / "x.yaml", {"extends": "algorithms/dapo", "run": {"name": "x"},
+                                           "model": {"name_or_path": "m"}})
+    cfg = load_config(p).cfg
+    assert cfg.rl.algorithm == "dapo" and cfg.rl.trainer["epsilon_high"] == 0.28
+    assert cfg.rl.dynamic_sampling.enabled is True
+
+
+def test_algorithm_bundle_sits_under_user_trainer_fields(make_preset):
+    loaded = load_config(make_preset(rl={"algorithm": "dapo", "trainer": {"epsilon_high": 0.3}}))
+    assert loaded.cfg.rl.trainer["epsilon_high"] == 0.3  # the user wins
+    assert loaded.cfg.rl.trainer["loss_type"] == "dapo"  # the bundle fills the rest
+    assert loaded.origins["rl.trainer.loss_type"] == "presets/algorithms/dapo.yaml"
+
+
+def test_extends_cycle_is_an_error(tmp_path):
+    write_preset(tmp_path / "a.yaml", {"extends": "b.yaml"})
+    write_preset(tmp_path / "b.yaml", {"extends": "a.yaml"})
+    with pytest.raises(UserError, match="extends cycle"):
+        load_config(tmp_path / "a.yaml")
+
+
+def test_unknown_keys_name_the_dotted_key_the_file_and_a_suggestion(make_preset):
+    p = make_preset(eval={"temprature": 0.5}, lora={"rank": 8})
+    with pytest.raises(ConfigError) as e:
+        load_config(p, ["run.sed=1"])
+    msgs = e.value.problems
+    assert len(msgs) == 3  # all collected, reported together
+    assert any(m.startswith("eval.temprature: unknown key; did you mean 'temperature'?") and str(p.name) in m
+               for m in msgs)
+    assert any(m.startswith("run.sed: unknown key; did you mean 'seed'? (in command line)") for m in msgs)
+    assert any(m.startswith("lora.rank: unknown key") for m in msgs)
+
+
+def test_wrong_types_and_choices(make_preset):
+    with pytest.raises(ConfigError) as e:
+        load_config(make_preset(), ["eval.samples=many", "model.dtype=bf16", "eval.greedy=maybe"])
+    text = str(e.value)
+    assert "eval.samples: expected an integer, got 'many'" in text
+    assert "model.dtype: must be one of auto, bfloat16, float16, float32; got 'bf16'; did you mean 'bfloat16'?" in text
+    assert "eval.greedy: expected true or false" in text
+
+
+def test_trainer_sections_are_checked_against_trl(make_preset):
+    p = make_preset(sft={"trainer": {"learning_rte": 1e-4, "output_dir": "x"}},
+                    rl={"trainer": {"seed": 3, "reward_weights": [1.0], "num_generations": "four"}})
+    with pytest.raises(ConfigError) as e:
+        load_config(p, stages=("sft", "rl"))
+    text = str(e.value)
+    assert "sft.trainer.learning_rte: not a field of trl.SFTConfig; did you mean 'learning_rate'?" in text
+    assert "sft.trainer.output_dir: rlr owns this key: rlr writes to <run.output_dir>/<run.name>/<stage>" in text
+    assert "rl.trainer.seed: rlr owns this key: set run.seed" in text
+    assert "rl.trainer.reward_weights: rlr owns this key: set weight: on each entry of rewards" in text
+    assert "rl.trainer.num_generations: expected int | None, got 'four'" in text
+
+
+def test_trl_cross_field_checks_name_the_section(make_preset):
+    from rlr.config.validate import validate_experiment
+
+    loaded = load_config(make_preset(rl={"trainer": {"num_generations": 3, "per_device_train_batch_size": 8}}),
+                         stages=("rl",))
+    with pytest.raises(ConfigError, match="rl.trainer: trl.GRPOConfig rejected the settings: .*divisible"):
+        validate_experiment(loaded, ("rl",))
+
+
+def test_rloo_bundle_checks_against_rloo_config(make_preset):
+    with pytest.raises(ConfigError, match="not a field of trl.RLOOConfig"):
+        load_config(make_preset(rl={"algorithm": "rloo", "trainer": {"loss_type": "dapo"}}), stages=("rl",))
+
+
+def test_unknown_algorithm(make_preset):
+    with pytest.raises(UserError, match="unknown algorithm 'grp0'; did you mean 'grpo'"):
+        load_config(make_preset(rl={"algorithm": "grp0"}))
+
+
+def test_missing_required_and_bad_yaml(tmp_path):
+    p = tmp_path / "x.yaml"
+    p.write_text("run: {seed: 1}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert "run.name: required" in str(e.value) and "model.name_or_path: required" in str(e.value)
+    p.write_text("run: {name: [oops\n")
+    with pytest.raises(UserError, match=r"invalid YAML in .*x.yaml line \d+"):
+        load_config(p)
+    with pytest.raises(UserError, match="preset not found: .*nothere.yaml; see `rlr presets list`"):
+        load_config(tmp_path / "nothere.yaml")
+
+
+def test_bad_override_syntax(make_preset):
+    with pytest.raises(UserError, match="is not key=value"):
+        load_config(make_preset(), ["run.seed"])
+
+
+def test_list_index_override(make_preset):
+    cfg = load_config(make_preset(rewards=[{"name": "accuracy"}, {"name": "think_format"}]),
+                      ["rewards.1.weight=0.25"]).cfg
+    assert cfg.rewards[1].weight == 0.25
+
+
+def test_missing_data_file_is_reported(make_preset):
+    p = make_preset(data={"train": {"source": "no/such/file.jsonl"}})
+    with pytest.raises(ConfigError, match=r"data.train\[0\].source: no such file 'no/such/file.jsonl'"):
+        load_config(p, stages=("data",))

@@ -1,0 +1,65 @@
+"""Run directories: refusal to overwrite, manifest content, atomic writes, metrics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rlr.errors import UserError
+from rlr.runs import StageRun, atomic_write_json
+
+
+def test_stage_lifecycle_and_manifest(tmp_path):
+    run = StageRun(tmp_path / "r", "sft")
+    with run.start(config={"a": 1}, overwrite=False, resume=False, device={"device": "cpu"}, inputs={"data": "abc"}):
+        run.log_metrics({"step": 1, "loss": 2.0})
+        assert run.status == "running"
+    m = run.manifest()
+    assert m["status"] == "complete" and m["stage"] == "sft" and m["run"] == "r"
+    assert m["inputs"] == {"data": "abc"} and m["device"] == {"device": "cpu"}
+    assert {"rlr", "torch", "transformers", "trl", "python"} <= set(m["versions"])
+    assert m["duration_s"] >= 0 and m["finished_at"]
+    assert (run.path / "config.yaml").read_text().strip() == "a: 1"
+    assert run.read_metrics() == [{"step": 1, "loss": 2.0}]
+
+
+def test_complete_stage_is_never_overwritten_without_flag(tmp_path):
+    run = StageRun(tmp_path / "r", "rl")
+    with run.start(config={}, overwrite=False, resume=False):
+        (run.path / "weights.bin").write_text("x")
+    with pytest.raises(UserError, match="already complete; pass --overwrite"):
+        StageRun(tmp_path / "r", "rl").start(config={}, overwrite=False, resume=False)
+    assert (run.path / "weights.bin").exists()
+    StageRun(tmp_path / "r", "rl").start(config={}, overwrite=True, resume=False)
+    assert not (run.path / "weights.bin").exists()
+
+
+def test_failed_stage_needs_resume_or_overwrite(tmp_path):
+    run = StageRun(tmp_path / "r", "sft")
+    with pytest.raises(RuntimeError):
+        with run.start(config={}, overwrite=False, resume=False):
+            run.log_metrics({"step": 1})
+            raise RuntimeError("boom")
+    assert run.manifest()["status"] == "failed" and "boom" in run.manifest()["error"]
+    with pytest.raises(UserError, match="status 'failed'; pass --resume"):
+        StageRun(tmp_path / "r", "sft").start(config={}, overwrite=False, resume=False)
+    resumed = StageRun(tmp_path / "r", "sft").start(config={}, overwrite=False, resume=True)
+    assert resumed.manifest()["attempts"] == 2 and resumed.read_metrics() == [{"step": 1}]
+
+
+def test_interrupted_status(tmp_path):
+    run = StageRun(tmp_path / "r", "sft")
+    with pytest.raises(KeyboardInterrupt):
+        with run.start(config={}, overwrite=False, resume=False):
+            raise KeyboardInterrupt
+    assert run.status == "interrupted"
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    path = tmp_path / "m.json"
+    atomic_write_json(path, {"v": 1})
+    with pytest.raises(TypeError):
+        atomic_write_json(path, {"v": object()} if False else {1j: 2})  # keys must be str: dumps fails
+    assert json.loads(path.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
