@@ -1,0 +1,211 @@
+"""The sandbox against the attacks a policy model can stumble into (or be rewarded for).
+
+Each attack must end contained: the limit fires, `code_tests` scores 0, and this test process is unharmed.
+The containment tests that rely on the uid drop (filesystem, signals to the parent) need a root parent,
+which is how rlr runs in containers; elsewhere they are skipped (see `rlr.sandbox.runner` docstring).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rlr.rewards.code import CodeTests
+from rlr.sandbox import run_code, run_many
+from rlr.sandbox.runner import _pids_of_uid
+
+root_only = pytest.mark.skipif(os.getuid() != 0, reason="containment by uid drop needs a root parent")
+
+
+def code_tests_score(code: str, tests: list[str], timeout_s: float = 2.0) -> float | None:
+    return CodeTests(timeout_s=timeout_s)([f"```python\n{code}\n```"], tests=[tests])[0]
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_bytes().rpartition(b")")[2].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in (b"Z", b"X")
+
+
+@pytest.fixture
+def parent_dir() -> Iterator[Path]:
+    """A directory the test owns that the sandbox can see, like a typical project dir (0755 under /tmp).
+
+    Not pytest's tmp_path: its 0700 ancestors would hide it from the sandbox uid and prove less.
+    """
+    path = Path(tempfile.mkdtemp(prefix="rlr-test-parent-"))
+    path.chmod(0o755)
+    (path / "keep.txt").write_text("precious")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_runs_code_and_reports_enforcement() -> None:
+    result = run_code("import json, collections.abc\nprint(json.dumps({'a': 6 * 7}))")
+    assert result.ok and result.stdout == '{"a": 42}\n'
+    assert {"RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NPROC", "RLIMIT_FSIZE"} <= set(result.enforced)
+    if os.getuid() == 0:
+        assert "uid" in result.enforced
+
+
+def test_errors_are_reported_not_raised() -> None:
+    result = run_code("raise SystemExit(3)")
+    assert not result.ok and result.returncode == 3
+    result = run_code("def broken(:\n")
+    assert not result.ok and "SyntaxError" in result.stderr
+
+
+def test_run_many_keeps_order() -> None:
+    results = run_many([f"print({i})" for i in range(5)], workers=3)
+    assert [r.stdout.strip() for r in results] == ["0", "1", "2", "3", "4"]
+
+
+def test_infinite_loop_times_out() -> None:
+    start = time.monotonic()
+    result = run_code("while True:\n    pass", timeout_s=1)
+    assert result.timed_out and result.killed_reason == "timeout" and time.monotonic() - start < 3
+    assert code_tests_score("while True:\n    pass", ["assert True"], timeout_s=1) == 0.0
+
+
+def test_fork_bomb_is_contained_and_cleaned_up() -> None:
+    code = textwrap.dedent(
+        """
+        import os
+        print(os.getuid(), flush=True)
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass
+        """
+    )
+    result = run_code(code, timeout_s=1.5, max_processes=16)
+    assert result.timed_out
+    if "uid" in result.enforced:
+        assert _pids_of_uid(int(result.stdout.split()[0])) == []
+    assert code_tests_score(code, ["assert True"], timeout_s=1) == 0.0
+
+
+def test_memory_bomb_hits_the_address_space_limit() -> None:
+    code = "blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))"
+    result = run_code(code, memory_mb=256, timeout_s=5)
+    assert not result.ok and not result.timed_out and "MemoryError" in result.stderr
+    assert code_tests_score(code, ["assert len(blocks) > 100"]) == 0.0
+
+
+@root_only
+def test_rm_rf_of_the_parent_directory_fails(parent_dir: Path) -> None:
+    code = f"import shutil\nshutil.rmtree({str(parent_dir)!r})"
+    result = run_code(code)
+    assert "PermissionError" in result.stderr
+    assert (parent_dir / "keep.txt").read_text() == "precious"
+    assert code_tests_score(code, ["assert True"]) == 0.0  # the harness never runs after the error
+    assert (parent_dir / "keep.txt").exists()
+
+
+@root_only
+def test_writing_outside_the_temp_dir_fails(parent_dir: Path) -> None:
+    target = parent_dir / "pwned.txt"
+    code = f"try:\n    open({str(target)!r}, 'w').write('pwned')\nexcept OSError as e:\n    print(e)"
+    result = run_code(code)
+    assert "Permission denied" in result.stdout and not target.exists()
+    assert code_tests_score(code, [f"assert open({str(target)!r}).read() == 'pwned'"]) == 0.0
+    # The code's own temp dir is writable, and removed afterwards.
+    result = run_code("import os\nopen('scratch.txt', 'w').write('x')\nprint(os.getcwd())")
+    assert result.ok and not Path(result.stdout.strip()).exists()
+
+
+def test_environment_secrets_are_not_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_fake_secret_123")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws_fake_secret")
+    code = textwrap.dedent(
+        """
+        import os
+        print(dict(os.environ))
+        try:
+            print(open(f"/proc/{os.getppid()}/environ", "rb").read())
+        except OSError as e:
+            print("denied", e)
+        """
+    )
+    result = run_code(code)
+    assert "fake_secret" not in result.stdout + result.stderr
+    score = code_tests_score("import os", ["assert os.environ.get('HF_TOKEN') == 'hf_fake_secret_123'"])
+    assert score == 0.0
+
+
+def test_no_network_even_to_localhost() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(0.2)
+        port = server.getsockname()[1]
+        code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1).sendall(b'hi')"
+        result = run_code(code)
+        if "network" not in result.enforced:
+            pytest.skip("kernel refused a network namespace here; network isolation is not enforced")
+        assert not result.ok and ("unreachable" in result.stderr or "refused" in result.stderr)
+        with pytest.raises(TimeoutError):
+            server.accept()
+        assert code_tests_score(code, ["assert True"]) == 0.0
+
+
+@root_only
+def test_killing_the_parent_is_refused() -> None:
+    code = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"
+    result = run_code(code)
+    assert not result.ok and "PermissionError" in result.stderr
+    assert code_tests_score(code, ["assert True"]) == 0.0  # the harness never runs after the error
+
+
+def test_grandchild_sleeping_past_the_timeout_is_killed() -> None:
+    code = textwrap.dedent(
+        """
+        import os, time
+        pid = os.fork()
+        if pid == 0:
+            os.setsid()  # leaves the process group: only the uid sweep catches it
+            time.sleep(100)
+            os._exit(0)
+        print(pid, flush=True)
+        time.sleep(100)
+        """
+    )
+    result = run_code(code, timeout_s=1)
+    assert result.timed_out
+    grandchild = int(result.stdout.split()[0])
+    if "uid" not in result.enforced:  # without a uid of its own, a setsid() escapee is out of reach
+        pytest.skip("not root: grandchildren that call setsid() are not tracked")
+    assert not alive(grandchild)
+
+
+def test_grandchild_in_group_is_killed_when_main_exits() -> None:
+    code = "import os, time\npid = os.fork()\nif pid == 0:\n    time.sleep(100)\nprint(pid, flush=True)"
+    result = run_code(code, timeout_s=5)
+    assert result.ok and result.duration_s < 3
+    assert not alive(int(result.stdout.split()[0]))
+
+
+def test_printing_gigabytes_is_cut_off() -> None:
+    code = "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)"
+    start = time.monotonic()
+    result = run_code(code, max_output_bytes=100_000, timeout_s=10)
+    assert result.killed_reason == "output_limit" and len(result.stdout) <= 100_000
+    assert time.monotonic() - start < 3
+    assert code_tests_score(code, ["assert True"]) == 0.0
+
+
+def test_file_size_limit() -> None:
+    code = "open('big.bin', 'wb').write(b'x' * (8 * 2**20))"
+    result = run_code(code, max_file_mb=1)
+    assert not result.ok
