@@ -38,10 +38,11 @@ def reset_correctness_stats() -> None:
         _stats.clear()
 
 
-def _count(statuses: Sequence[str]) -> None:
+def _count(results: Sequence[tuple[float, str]]) -> None:
     with _stats_lock:
-        _stats["items"] += len(statuses)
-        _stats.update(statuses)
+        _stats["items"] += len(results)
+        _stats["correct"] += sum(1 for score, _ in results if score >= 1.0)
+        _stats.update(status for _, status in results)
 
 
 def parse_meta(meta: str | dict | None) -> dict:
@@ -144,7 +145,7 @@ def score_correctness_detailed(
             results[i] = _numeric(completions[i], str(answers[i]))
         elif task != "math":
             results[i] = _task_verifier(task, completions[i], str(answers[i]), parse_meta(metas[i]))
-    _count([status for _, status in results] + ["correct"] * sum(1 for s, _ in results if s >= 1.0))
+    _count(results)
     return results
 
 

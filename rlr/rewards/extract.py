@@ -1,7 +1,9 @@
 """Find the final answer in a completion: the one extractor behind every reward and `rlr evaluate`.
 
-Order (first that matches wins): the last `\\boxed{...}` (braces balanced, so `\\boxed{\\frac{1}{2}}` works),
-the last `<answer>...</answer>`, the text after the last `</think>`, "the answer is X", the last number.
+When the completion has a `</think>`, only the text after the last one is searched: the reasoning may hold
+tentative answers (as in TRL's `reasoning_accuracy_reward`). Then, first match wins: the last
+`\\boxed{...}` (braces balanced, so `\\boxed{\\frac{1}{2}}` works; for `\\boxed{\\boxed{7}}` the inner `7`),
+the last `<answer>...</answer>`, the whole short text after `</think>`, "the answer is X", the last number.
 Everything here is a linear scan or a simple regex without nested quantifiers, so a hostile completion
 cannot make extraction slow (it runs in the trainer process, outside the math-verify timeout).
 """
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import re
 
-_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _THE_ANSWER_IS = re.compile(r"answer is[:\s]*([^\n]+)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _MAX_TAIL_CHARS = 40  # text after </think> longer than this is prose, not an answer: look inside it instead
@@ -42,11 +43,18 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
+def _last_answer_tag(text: str) -> str | None:
+    """Content of the last `<answer>...</answer>` (two rfind calls: a regex would be quadratic on many opens)."""
+    end = text.rfind("</answer>")
+    start = text.rfind("<answer>", 0, end) if end >= 0 else -1
+    return text[start + len("<answer>") : end].strip() if start >= 0 else None
+
+
 def _strip_answer(candidate: str) -> str:
-    candidate = candidate.strip()
+    candidate = candidate.strip().rstrip(".").strip()
     if candidate.startswith("$") and candidate.endswith("$") and len(candidate) > 1:
         candidate = candidate.strip("$").strip()
-    return candidate.rstrip(".").strip()
+    return candidate
 
 
 def extract_answer(text: str) -> str | None:
@@ -61,20 +69,17 @@ def extract_answer(text: str) -> str | None:
     """
     if not text:
         return None
+    thought = "</think>" in text
+    if thought:  # the reasoning is over: never take an answer from inside it
+        text = text.rpartition("</think>")[2].strip()
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed
-    tags = _ANSWER_TAG.findall(text)
-    if tags and tags[-1].strip():
-        inner = tags[-1]
+    inner = _last_answer_tag(text)
+    if inner:
         return last_boxed(inner) or _strip_answer(inner)
-    if "</think>" in text:
-        tail = text.rpartition("</think>")[2].strip()
-        if tail and len(tail) <= _MAX_TAIL_CHARS and "answer is" not in tail.lower():
-            return _strip_answer(tail)
-        text = tail  # the reasoning is over: never take an answer from inside it
-        if not text:
-            return None
+    if thought and text and len(text) <= _MAX_TAIL_CHARS and "answer is" not in text.lower():
+        return _strip_answer(text)
     said = _THE_ANSWER_IS.findall(text)
     if said and _strip_answer(said[-1]):
         return _strip_answer(said[-1])
