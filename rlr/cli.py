@@ -47,7 +47,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """rlr: one YAML preset, one command per stage."""
 
@@ -68,8 +70,8 @@ def _stage(command: str, preset: str, overrides: list[str] | None, dry_run: bool
 
     loaded = load_config(preset, overrides or [], stages=STAGE_CHECKS[command])
     if dry_run:
-        from rlr.console import print_validation
         from rlr.config.validate import validate_experiment
+        from rlr.console import print_validation
 
         report = validate_experiment(loaded, STAGE_TRAINERS.get(command, ()))
         print_validation(loaded, report, as_json)

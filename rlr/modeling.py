@@ -126,7 +126,7 @@ def model_load_kwargs(model_cfg: Any, device: Any) -> dict[str, Any]:
         kwargs["trust_remote_code"] = True
     if model_cfg.load_in_4bit:
         if device.device != "cuda":
-            raise UserError("model.load_in_4bit (QLoRA) needs a CUDA GPU; set model.load_in_4bit=false on this machine")
+            raise UserError("model.load_in_4bit (QLoRA) needs a CUDA GPU; set model.load_in_4bit=false here")
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(

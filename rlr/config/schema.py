@@ -22,7 +22,7 @@ def doc(help: str, default: Any = None, factory: Any = None) -> Any:
 @dataclass
 class RunSection:
     name: str = doc("Run name; outputs go to <output_dir>/<name>/<stage>/.", "")
-    output_dir: str = doc("Directory that holds all runs (relative paths are relative to the current directory).", "runs")
+    output_dir: str = doc("Directory that holds all runs (relative to the current directory).", "runs")
     seed: int = doc("Seed for data generation, sampling and training.", 42)
 
 
@@ -50,7 +50,7 @@ class LoraSection:
 
 @dataclass
 class TemplateSection:
-    system: str | None = doc("Named system prompt (r1_think, r1_zero, plain, none) or a literal system prompt.", "r1_think")
+    system: str | None = doc("Named system prompt (r1_think, r1_zero, plain, none) or a literal one.", "r1_think")
     answer_format: Literal["boxed", "after_think", "answer_tag", "none"] = doc(
         "Instruction appended to each question saying where the final answer goes.", "boxed"
     )
