@@ -95,7 +95,7 @@ def sft(preset: Preset, overrides: Overrides = None, dry_run: DryRun = False, js
         accelerate_config: Annotated[str | None, typer.Option(help="ddp, zero2, zero3, fsdp or a path.")] = None,
         ) -> None:
     """Supervised fine-tuning (cold start / distillation) -> runs/<name>/sft/."""
-    _maybe_launch("sft", num_processes, accelerate_config)
+    _maybe_launch("sft", preset, overrides, num_processes, accelerate_config)
     _stage("sft", preset, overrides, dry_run, json_out, overwrite, resume, debug)
 
 
@@ -106,7 +106,7 @@ def train_rl(preset: Preset, overrides: Overrides = None, dry_run: DryRun = Fals
              accelerate_config: Annotated[str | None, typer.Option(help="ddp, zero2, zero3, fsdp or a path.")] = None,
              ) -> None:
     """RL with verifiable rewards (GRPO family, RLOO, REINFORCE++) -> runs/<name>/rl/."""
-    _maybe_launch("train-rl", num_processes, accelerate_config)
+    _maybe_launch("train-rl", preset, overrides, num_processes, accelerate_config)
     _stage("train-rl", preset, overrides, dry_run, json_out, overwrite, resume, debug)
 
 
@@ -154,14 +154,20 @@ def pipeline(preset: Preset, overrides: Overrides = None, json_out: Json = False
     from rlr.config.load import load_config
     from rlr.pipeline import run_pipeline
 
-    summary = run_pipeline(load_config(preset, overrides or []), overwrite=overwrite, as_json=json_out)
-    _emit(summary, json_out, "rlr pipeline")
+    loaded = load_config(preset, overrides or [], stages=("data", "sft", "rl", "eval", "export"))
+    summary = run_pipeline(loaded, overwrite=overwrite, as_json=json_out)
+    if json_out:
+        typer.echo(json.dumps(summary, default=str))
 
 
 @app.command()
 def quickstart(overrides: Overrides = None, json_out: Json = False, overwrite: Overwrite = False,
                debug: Debug = False) -> None:
     """The offline demo: tiny model, arithmetic, SFT then GRPO on CPU in minutes (rlr pipeline quickstart)."""
+    from rlr.config.load import load_config
+    from rlr.pipeline import ensure_tiny_model
+
+    ensure_tiny_model(load_config("quickstart", overrides or []).cfg)
     pipeline("quickstart", overrides, json_out, overwrite, debug)
 
 
@@ -237,15 +243,17 @@ def rewards_check(preset: Preset, overrides: Overrides = None,
         typer.echo(json.dumps(summary, default=str))
 
 
-def _maybe_launch(command: str, num_processes: int, accelerate_config: str | None) -> None:
+def _maybe_launch(command: str, preset: str, overrides: list[str] | None, num_processes: int,
+                  accelerate_config: str | None) -> None:
     """Re-run this very command under `accelerate launch` when more than one process is asked for."""
     import os
 
-    if num_processes <= 1 or os.environ.get("RLR_LAUNCHED"):
+    if (num_processes <= 1 and not accelerate_config) or os.environ.get("RLR_LAUNCHED"):
         return
     from rlr.launch import launch_under_accelerate
 
-    raise typer.Exit(launch_under_accelerate(sys.argv[1:], num_processes, accelerate_config))
+    code = launch_under_accelerate(command, preset, overrides or [], sys.argv[1:], num_processes, accelerate_config)
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -172,6 +172,10 @@ class ExportSection:
 
 @dataclass
 class PipelineSection:
+    stages: list[Literal["data", "sft", "eval_before", "rl", "eval_after", "export"]] = doc(
+        "Stages `rlr pipeline` runs, in this order; completed ones are skipped.",
+        factory=lambda: ["data", "sft", "eval_before", "rl", "eval_after", "export"],
+    )
     rl_band: list[float] | None = doc("[low, high]: the sampled accuracy of the model before RL must lie in this band "
                                       "(RL from too weak or too strong a start teaches nothing); the pipeline stops "
                                       "and names the band otherwise.")

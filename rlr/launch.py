@@ -1,0 +1,83 @@
+"""Past one GPU: rlr re-runs the same command under `accelerate launch`, never a home-made distributed layer.
+
+`rlr train-rl X.yaml --num-processes 8 --accelerate-config zero3` becomes
+`accelerate launch --config_file presets/accelerate/zero3.yaml --num_processes 8 -m rlr train-rl X.yaml`.
+Settings that depend on the world size are checked here, before any process starts. In the children, only rank 0
+writes the run directory (rlr.runs.is_main_process); every rank resolves the same preset and overrides.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rlr.errors import UserError
+from rlr.presets import presets_dir
+
+LAUNCH_FLAGS = ("--num-processes", "--accelerate-config")
+
+
+def accelerate_config_path(name: str) -> Path:
+    p = Path(name)
+    if p.is_file():
+        return p.resolve()
+    shipped = presets_dir() / "accelerate" / f"{name}.yaml"
+    if shipped.is_file():
+        return shipped
+    available = sorted(q.stem for q in (presets_dir() / "accelerate").glob("*.yaml"))
+    raise UserError(f"--accelerate-config: no file or shipped config '{name}'; shipped: {', '.join(available)}")
+
+
+def strip_launch_flags(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in LAUNCH_FLAGS:
+            skip = True
+            continue
+        if arg.startswith(tuple(f"{flag}=" for flag in LAUNCH_FLAGS)):
+            continue
+        out.append(arg)
+    return out
+
+
+def check_world_size(command: str, preset: str, overrides: list[str], num_processes: int) -> None:
+    """GRPO/RLOO sample num_generations completions per prompt across all ranks: the global generation batch
+    must split into whole groups. TRL checks this only inside each child, after the model loads."""
+    if command != "train-rl":
+        return
+    from rlr.config.load import load_config
+
+    cfg = load_config(preset, overrides).cfg
+    t = cfg.rl.trainer
+    per_device = int(t.get("per_device_train_batch_size", 8))
+    steps = int(t.get("steps_per_generation") or t.get("gradient_accumulation_steps", 1))
+    global_batch = int(t.get("generation_batch_size") or per_device * num_processes * steps)
+    num_generations = int(t.get("num_generations", 8))
+    if global_batch % num_generations:
+        raise UserError(
+            f"rl.trainer: with {num_processes} processes the global generation batch is {global_batch} "
+            f"(per_device_train_batch_size {per_device} x {num_processes} x steps {steps}), not divisible by "
+            f"num_generations {num_generations}; change per_device_train_batch_size or num_generations"
+        )
+
+
+def launch_command(argv: list[str], num_processes: int, accelerate_config: str | None) -> list[str]:
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_processes)]
+    if accelerate_config:
+        cmd += ["--config_file", str(accelerate_config_path(accelerate_config))]
+    else:
+        # The torchrun-based launcher; on a CPU-only machine the trainer's use_cpu makes it gloo data parallel.
+        cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    return [*cmd, "-m", "rlr", *strip_launch_flags(argv)]
+
+
+def launch_under_accelerate(command: str, preset: str, overrides: list[str], argv: list[str], num_processes: int,
+                            accelerate_config: str | None) -> int:
+    check_world_size(command, preset, overrides, num_processes)
+    env = {**os.environ, "RLR_LAUNCHED": "1"}
+    return subprocess.call(launch_command(argv, num_processes, accelerate_config), env=env)
