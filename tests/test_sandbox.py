@@ -39,11 +39,12 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def parent_dir() -> Iterator[Path]:
-    """A directory the test owns that the sandbox can see, like a typical project dir (0755 under /tmp).
+    """A directory the test owns that the sandbox can see, like a typical project dir (0755).
 
-    Not pytest's tmp_path: its 0700 ancestors would hide it from the sandbox uid and prove less.
+    Not pytest's tmp_path: its 0700 ancestors (and the sandbox's private /tmp) would hide it and prove less.
     """
-    path = Path(tempfile.mkdtemp(prefix="rlr-test-parent-"))
+    visible = [d for d in ("/srv", "/opt", "/run") if os.access(d, os.W_OK) and os.stat(d).st_mode & 0o001]
+    path = Path(tempfile.mkdtemp(prefix="rlr-test-parent-", dir=visible[0] if visible else None))
     path.chmod(0o755)
     (path / "keep.txt").write_text("precious")
     yield path
@@ -120,6 +121,13 @@ def test_writing_outside_the_temp_dir_fails(parent_dir: Path) -> None:
     result = run_code(code)
     assert "Permission denied" in result.stdout and not target.exists()
     assert code_tests_score(code, [f"assert open({str(target)!r}).read() == 'pwned'"]) == 0.0
+    # /tmp is private to the run when the kernel allows a mount namespace: nothing lands in the host's /tmp.
+    marker = f"rlr-sandbox-test-{os.getpid()}.txt"
+    result = run_code(f"open('/tmp/{marker}', 'w').write('x')\nprint(open('/tmp/{marker}').read())")
+    assert result.ok and result.stdout == "x\n"
+    if "private_tmp" in result.enforced:
+        assert not Path("/tmp", marker).exists()
+    Path("/tmp", marker).unlink(missing_ok=True)
     # The code's own temp dir is writable, and removed afterwards.
     result = run_code("import os\nopen('scratch.txt', 'w').write('x')\nprint(os.getcwd())")
     assert result.ok and not Path(result.stdout.strip()).exists()

@@ -9,13 +9,31 @@ Order matters: the network namespace and the rlimits need root (or nothing), the
 and the stdlib directories are opened as file descriptors before the drop because the interpreter may
 live under a directory the sandbox uid cannot enter (e.g. pyenv under /root, mode 0700). Paths under
 `/proc/self/fd/N` resolve from the open directory, so imports keep working without opening up `/root`.
-The untrusted program then runs in this same process (no second interpreter start: ~15 ms saved).
+As root it also gets a mount namespace with fresh tmpfs over /tmp, /var/tmp and /dev/shm (the places an
+unprivileged uid could write to or read other runs' files from); the working directory was entered before,
+so it stays reachable through the cwd. The untrusted program then runs in this same process (no second
+interpreter start: ~15 ms saved).
 """
 
 from __future__ import annotations
 
 LAUNCHER_SOURCE = r"""
 import sys
+
+
+def _private_tmp(libc, size_mb, enforced):
+    import os
+
+    if libc.unshare(0x00020000) != 0:  # CLONE_NEWNS: a mount namespace of our own
+        return
+    # Make every mount private first, so the tmpfs below cannot propagate back to the host's namespace.
+    if libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) != 0:  # MS_REC | MS_PRIVATE
+        return
+    for path in (b"/tmp", b"/var/tmp", b"/dev/shm"):  # the world-writable places a uid could leave files in
+        options = b"size=%dm,mode=1777" % size_mb
+        if os.path.isdir(path) and libc.mount(b"tmpfs", path, b"tmpfs", 0x2 | 0x4, options) != 0:  # NOSUID|NODEV
+            return
+    enforced.append("private_tmp")  # the cwd (under the host /tmp) stays reachable: it was entered before
 
 
 def _setup(cfg):
@@ -30,6 +48,11 @@ def _setup(cfg):
             enforced.append("network")
     except Exception:
         pass
+    if os.getuid() == 0:
+        try:
+            _private_tmp(libc, cfg["tmpfs_mb"], enforced)
+        except Exception:
+            pass
     for name, value in cfg["rlimits"].items():
         try:
             resource.setrlimit(getattr(resource, name), (value, value))

@@ -11,8 +11,9 @@ What is enforced, and where (see `SandboxResult.enforced` for what a given run a
   (`max_file_mb`), open files, no core dumps, and processes (`max_processes`).
 - Privileges: when the parent is root, the child drops to a fresh unprivileged uid (one per concurrent
   run, so sandboxes cannot signal each other and RLIMIT_NPROC binds; root ignores RLIMIT_NPROC). That uid
-  cannot signal the parent, read `/proc/<parent>/environ`, or write outside its temp dir except to
-  world-writable places (`/tmp`, `/dev/shm`), where RLIMIT_FSIZE caps each file. Not root: no uid drop,
+  cannot signal the parent, read `/proc/<parent>/environ`, or write outside its temp dir. It also gets a
+  mount namespace where /tmp, /var/tmp and /dev/shm are fresh tmpfs of `max_file_mb` each (`"private_tmp"`),
+  so nothing is left behind in world-writable places and runs cannot see each other. Not root: no uid drop,
   so the code could signal processes of the same user; RLIMIT_NPROC is then set to the user's current
   process count plus `max_processes`.
 - Network: a new network namespace (`unshare(CLONE_NEWNET)`, plus CLONE_NEWUSER when not root) has only a
@@ -23,7 +24,7 @@ What is enforced, and where (see `SandboxResult.enforced` for what a given run a
 - Output: stdout/stderr are read incrementally; past `max_output_bytes` in total the process group is
   killed and the output truncated.
 
-Not enforced: a filesystem or mount namespace (world-readable files stay readable), seccomp syscall
+Not enforced: a read-only or hidden filesystem (world-readable files stay readable), seccomp syscall
 filters, and CPU/memory cgroups (the rlimits are per process, so a group of processes can use up to
 `max_processes` times the limits until the wall clock runs out).
 """
@@ -117,8 +118,15 @@ def _kill_everything(pgid: int, uid: int | None) -> None:
         time.sleep(0.002)
 
 
-def _own_process_count() -> int:
-    return len(_pids_of_uid(os.getuid()))
+def _own_task_count() -> int:
+    """Tasks (threads included: RLIMIT_NPROC counts them) of this user, so a non-root limit leaves room."""
+    count = 0
+    for pid in _pids_of_uid(os.getuid()):
+        try:
+            count += len(os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            pass
+    return count
 
 
 def run_code(
@@ -147,7 +155,7 @@ def run_code(
         if uid is not None:
             os.chown(workdir, uid, uid)
             os.chown(os.path.join(workdir, "main.py"), uid, uid)
-        nproc = max_processes if as_root else _own_process_count() + max_processes
+        nproc = max_processes if as_root else _own_task_count() + max_processes
         rlimits = {
             "RLIMIT_CPU": int(timeout_s) + 1,
             "RLIMIT_AS": memory_mb * 2**20,
@@ -156,7 +164,7 @@ def run_code(
             "RLIMIT_CORE": 0,
             "RLIMIT_NPROC": nproc,
         }
-        cfg = {"rlimits": rlimits, "uid": uid, "report_fd": report_w}
+        cfg = {"rlimits": rlimits, "uid": uid, "report_fd": report_w, "tmpfs_mb": max_file_mb}
         env = {**_ENV_ALLOW, "HOME": workdir, "TMPDIR": workdir}
         proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-B", "-c", LAUNCHER_SOURCE, json.dumps(cfg)],
