@@ -1,0 +1,165 @@
+"""Train-split filters: de-duplication, decontamination against eval/benchmarks, prompt length.
+
+Each filter returns the kept rows and how many it dropped, so the manifest can say which filter removed what.
+
+Normalization keeps arithmetic operators: stripping all punctuation would make `12+34=` and `12-34=` (or
+`1+234=`) the same question, and a procedural arithmetic split would lose real, distinct problems.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rlr.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# Punctuation that carries no meaning for "is this the same question"; + - * / = ^ < > % stay.
+_STRIP = re.compile(r"[!\"#&'(),.:;?@\[\\\]_`{|}~\u2018\u2019\u201c\u201d]+")
+_SPACE = re.compile(r"\s+")
+QUESTION_COLUMNS = ("question", "problem", "prompt", "input", "query")
+
+
+def normalize(text: str) -> str:
+    """Lowercase, punctuation (but not operators) to spaces, whitespace collapsed."""
+    return _SPACE.sub(" ", _STRIP.sub(" ", text.lower())).strip()
+
+
+def dedup(rows: list[dict[str, Any]], mode: str, protected: set[int] | None = None) -> tuple[list[dict], int]:
+    """First occurrence wins. `protected` row indices (repeats a user asked for) are kept without a look."""
+    if mode == "none":
+        return rows, 0
+    key = normalize if mode == "normalized" else str
+    seen: set[str] = set()
+    kept: list[dict[str, Any]] = []
+    protected = protected or set()
+    for i, row in enumerate(rows):
+        if i in protected:
+            kept.append(row)
+            continue
+        k = key(row["question"])
+        if k in seen:
+            continue
+        seen.add(k)
+        kept.append(row)
+    return kept, len(rows) - len(kept)
+
+
+class NgramIndex:
+    """Word n-grams of reference questions; a question shorter than n counts as one n-gram (its whole text).
+
+    Without the short-question rule, `2+3=` style problems (and most one-line benchmark questions under 13 words)
+    could never be detected as leaked.
+    """
+
+    def __init__(self, n: int):
+        if n < 1:
+            raise UserError(f"data.decontaminate.ngram={n} is invalid; use a positive number of words (13 is usual)")
+        self.n = n
+        self.grams: set[tuple[str, ...]] = set()
+        self.wholes: set[str] = set()
+
+    def _grams(self, words: list[str]) -> Iterable[tuple[str, ...]]:
+        return (tuple(words[i : i + self.n]) for i in range(len(words) - self.n + 1))
+
+    def add(self, question: str) -> None:
+        text = normalize(question)
+        self.wholes.add(text)
+        words = text.split()
+        if len(words) >= self.n:
+            self.grams.update(self._grams(words))
+
+    def overlaps(self, question: str) -> bool:
+        text = normalize(question)
+        if text in self.wholes:
+            return True
+        words = text.split()
+        return len(words) >= self.n and any(g in self.grams for g in self._grams(words))
+
+
+def decontaminate(rows: list[dict[str, Any]], reference: Iterable[str], ngram: int) -> tuple[list[dict], int]:
+    index = NgramIndex(ngram)
+    for question in reference:
+        index.add(question)
+    if not index.wholes:
+        return rows, 0
+    kept = [row for row in rows if not index.overlaps(row["question"])]
+    return kept, len(rows) - len(kept)
+
+
+def benchmark_questions(refs: list[str], base_dir: Path) -> list[str]:
+    """Questions of the files in data.decontaminate.benchmarks (first of the usual question columns)."""
+    from rlr.data.sources import read_file
+    from rlr.paths import resolve_data_path
+
+    questions: list[str] = []
+    for i, ref in enumerate(refs):
+        key = f"data.decontaminate.benchmarks[{i}]"
+        path = resolve_data_path(ref, base_dir)
+        if path is None:
+            raise UserError(f"{key}: no such file '{ref}'; give a .jsonl/.json/.parquet/.csv file of questions")
+        records, columns = read_file(path, key)
+        column = next((c for c in QUESTION_COLUMNS if c in columns), None)
+        if column is None:
+            raise UserError(f"{key}: {path} has none of the columns {', '.join(QUESTION_COLUMNS)} "
+                            f"(columns: {', '.join(columns)}); rename its question column to 'question'")
+        questions += [str(r[column]) for r in records if isinstance(r, dict) and r.get(column)]
+    return questions
+
+
+def prompt_lengths(prompts: list[Any], tokenizer: Any, batch: int = 1024) -> list[int]:
+    """Token count of each prompt as the trainer will see it (chat template with the generation prompt)."""
+    lengths: list[int] = []
+    for start in range(0, len(prompts), batch):
+        chunk = prompts[start : start + batch]
+        if chunk and isinstance(chunk[0], list):
+            texts = tokenizer.apply_chat_template(chunk, tokenize=False, add_generation_prompt=True)
+        else:
+            texts = list(chunk)
+        # The chat template already wrote any special tokens; don't let the tokenizer add a second BOS.
+        ids = tokenizer(texts, add_special_tokens=not isinstance(chunk[0], list))["input_ids"]
+        lengths += [len(x) for x in ids]
+    return lengths
+
+
+def filter_prompt_length(rows: list[dict[str, Any]], tokenizer: Any, max_tokens: int) -> tuple[list[dict], int]:
+    lengths = prompt_lengths([row["prompt"] for row in rows], tokenizer)
+    kept = [row for row, n in zip(rows, lengths, strict=True) if n <= max_tokens]
+    return kept, len(rows) - len(kept)
+
+
+def load_local_tokenizer(cfg: Any, required: bool) -> Any | None:
+    """The model's tokenizer when it can be had without a download; `required` (max_prompt_tokens) raises instead.
+
+    The think-insertion check is a courtesy: it must not make prepare-data fetch a tokenizer from the hub.
+    """
+    from rlr.modeling import load_tokenizer
+
+    name = cfg.model.name_or_path
+    if not required and not Path(name).is_dir() and not _in_hub_cache(name, cfg.model.revision):
+        return None
+    try:
+        return load_tokenizer(name, cfg.model)
+    except UserError:
+        if required:
+            raise
+        return None
+    except Exception:  # a broken tokenizer must not block data prep when only the courtesy check wanted it
+        if required:
+            raise
+        log.debug("could not load the tokenizer of %s", name, exc_info=True)
+        return None
+
+
+def _in_hub_cache(repo_id: str, revision: str | None) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, "tokenizer_config.json", revision=revision)
+    except Exception:  # not a valid repo id (e.g. a missing local path)
+        return False
+    return isinstance(found, str)
