@@ -1,0 +1,216 @@
+"""DAPO dynamic sampling (Yu et al. 2025, arXiv:2503.14476, section 3.2) on top of TRL's own trainers.
+
+A group whose completions all earn the same reward has zero advantage: it adds nothing to the policy gradient but
+still dilutes the batch (and, with token-level losses, the normaliser). DAPO drops such groups and keeps sampling
+fresh prompts until the batch is full. TRL has no such option, so rlr adds it here and nowhere else.
+
+How: a mixin over GRPOTrainer / RLOOTrainer overrides one method, `_generate_and_score_completions(inputs)`, which
+TRL calls once per generation batch (`per_device_train_batch_size * steps_per_generation` rows, each prompt
+repeated `num_generations` times in consecutive rows) and whose output dict TRL then shuffles, splits and buffers
+for the next `steps_per_generation` optimiser steps. The override calls `super()` again on fresh prompts drawn
+from the train set, keeps the groups with a non-zero advantage, and re-assembles one output of the same number of
+rows (re-padding the per-row tensors). No TRL code is copied; `check_hook` fails at startup with a clear message
+if a TRL upgrade renames the method, and `concat_batches` refuses keys it does not know how to merge.
+
+Deviations from the paper: "zero variance" is read off the advantages TRL computed (all |A| <= 1e-6 in the group),
+which is the same thing for GRPO's group baselines and is exactly "no policy-gradient signal"; the search is
+bounded by `max_rounds` extra generation rounds (DAPO samples without bound), after which the batch is filled with
+the dropped zero-advantage groups rather than failing (logged as `dynamic_sampling/filled_groups`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from rlr.errors import UserError
+
+HOOK = "_generate_and_score_completions"
+ADVANTAGE_ATOL = 1e-6
+# per-row 2-D tensors TRL 1.16 returns, with the side they are padded on and the pad value ("pad": the pad token)
+PADDED_KEYS: dict[str, tuple[str, Any]] = {
+    "prompt_ids": ("left", "pad"), "prompt_mask": ("left", 0),
+    "completion_ids": ("right", "pad"), "completion_mask": ("right", 0), "tool_mask": ("right", 1),
+    "old_per_token_logps": ("right", 0.0), "ref_per_token_logps": ("right", 0.0),
+    "sampling_per_token_logps": ("right", 0.0), "importance_sampling_ratio": ("right", 1.0),
+}
+ROW_KEYS = {"advantages"}  # per-row 1-D tensors
+RECOMPUTED_KEYS = {"num_items_in_batch"}  # batch scalars rebuilt after assembly
+
+
+def check_hook(trainer_cls: type) -> None:
+    """Fail before any model is loaded when this TRL version no longer has the method we extend."""
+    if not callable(getattr(trainer_cls, HOOK, None)):
+        import trl
+
+        raise UserError(f"rl.dynamic_sampling needs trl.{trainer_cls.__name__}.{HOOK}, which trl {trl.__version__} "
+                        "does not have; set rl.dynamic_sampling.enabled=false or install trl==1.16.*")
+
+
+def informative_groups(advantages: torch.Tensor, num_generations: int, atol: float = ADVANTAGE_ATOL) -> torch.Tensor:
+    """Bool per group: does any completion of the group have a non-zero advantage?"""
+    adv = advantages.reshape(advantages.shape[0] // num_generations, -1)  # (B,) or (B, T) -> (groups, rest)
+    return (adv.abs() > atol).any(dim=1)
+
+
+def group_rows(groups: torch.Tensor | Sequence[int], num_generations: int) -> torch.Tensor:
+    """Row indices of the given group indices (groups occupy consecutive blocks of `num_generations` rows)."""
+    groups = torch.as_tensor(groups, dtype=torch.long)
+    return (groups[:, None] * num_generations + torch.arange(num_generations)[None, :]).reshape(-1)
+
+
+def take_rows(batch: dict[str, Any], rows: torch.Tensor) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in batch.items():
+        if key in RECOMPUTED_KEYS or value is None:
+            out[key] = value
+        elif isinstance(value, torch.Tensor) and value.ndim >= 1:
+            out[key] = value[rows.to(value.device)]
+        else:
+            raise UserError(_unknown_key_message(key))
+    return out
+
+
+def _unknown_key_message(key: str) -> str:
+    return (f"rl.dynamic_sampling cannot merge TRL's generation output '{key}' (multimodal inputs or a newer TRL); "
+            "set rl.dynamic_sampling.enabled=false")
+
+
+def _pad_to(t: torch.Tensor, width: int, side: str, value: Any) -> torch.Tensor:
+    missing = width - t.shape[1]
+    if missing <= 0:
+        return t
+    filler = torch.full((t.shape[0], missing, *t.shape[2:]), value, dtype=t.dtype, device=t.device)
+    return torch.cat([filler, t] if side == "left" else [t, filler], dim=1)
+
+
+def concat_batches(batches: Sequence[dict[str, Any]], pad_token_id: int) -> dict[str, Any]:
+    """One generation batch from several: per-row tensors concatenated, 2-D ones re-padded to a common width."""
+    keys = [k for k in batches[0] if batches[0][k] is not None]
+    out: dict[str, Any] = {}
+    for key in keys:
+        if key in RECOMPUTED_KEYS:
+            continue
+        values = [b[key] for b in batches]
+        if key in ROW_KEYS:
+            out[key] = torch.cat(values, dim=0)
+        elif key in PADDED_KEYS:
+            side, pad = PADDED_KEYS[key]
+            pad = pad_token_id if pad == "pad" else pad
+            width = max(v.shape[1] for v in values)
+            out[key] = torch.cat([_pad_to(v, width, side, pad) for v in values], dim=0)
+        else:
+            raise UserError(_unknown_key_message(key))
+    mask = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
+    out["num_items_in_batch"] = mask.sum()
+    return out
+
+
+class DynamicSamplingMixin:
+    """Put before a TRL trainer class: `class T(DynamicSamplingMixin, GRPOTrainer)` (see `with_dynamic_sampling`)."""
+
+    ds_max_rounds: int = 3
+
+    def _ds_setup(self, max_rounds: int) -> None:
+        if self.accelerator.num_processes > 1:  # each rank would decide its own number of rounds: collectives hang
+            raise UserError("rl.dynamic_sampling runs on one process only for now; set rl.dynamic_sampling.enabled="
+                            "false or train with --num-processes 1")
+        if not hasattr(self.train_dataset, "__getitem__"):
+            raise UserError("rl.dynamic_sampling draws fresh prompts by index; it needs a map-style train dataset")
+        self.ds_max_rounds = max_rounds
+        self.ds_pending: list[dict[str, float]] = []  # one entry per generation batch, read by DynamicSamplingLog
+        self.ds_totals = {"generated_groups": 0, "kept_groups": 0}
+
+    def _ds_fresh_inputs(self, n_prompts: int, round_index: int) -> list[dict[str, Any]]:
+        # Own generator, seeded by step and round: resuming draws the same prompts, and the global RNG that TRL's
+        # samplers and shuffles use is left alone.
+        seed = int(self.args.seed) * 1_000_003 + self.state.global_step * 101 + round_index
+        gen = torch.Generator().manual_seed(seed)
+        idx = torch.randint(len(self.train_dataset), (n_prompts,), generator=gen).tolist()
+        rows = [dict(self.train_dataset[i]) for i in idx]
+        return [row for row in rows for _ in range(self.num_generations)]
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        first = super()._generate_and_score_completions(inputs)
+        if not self.model.training:
+            return first
+        g = self.num_generations
+        target = len(inputs) // g
+        kept: list[dict[str, Any]] = []
+        dropped: list[dict[str, Any]] = []
+        n_kept = n_dropped = 0
+        batch, rounds = first, 0
+        zero_before = 0.0
+        while True:
+            mask = informative_groups(batch["advantages"], g).cpu()
+            if rounds == 0:
+                zero_before = 1.0 - mask.float().mean().item()
+            good = torch.nonzero(mask).flatten()[: target - n_kept]
+            if len(good):
+                kept.append(take_rows(batch, group_rows(good, g)))
+                n_kept += len(good)
+            bad = torch.nonzero(~mask).flatten()[: max(target - n_kept - n_dropped, 0)]
+            if len(bad):  # only as many as could be needed to fill the batch: memory stays bounded
+                dropped.append(take_rows(batch, group_rows(bad, g)))
+                n_dropped += len(bad)
+            if n_kept >= target or rounds >= self.ds_max_rounds:
+                break
+            rounds += 1
+            batch = super()._generate_and_score_completions(self._ds_fresh_inputs(target, rounds))
+        filled = target - n_kept
+        tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)  # a processor wraps one
+        out = concat_batches(kept + _first_groups(dropped, filled, g), tokenizer.pad_token_id)
+        self.ds_totals["generated_groups"] += target * (rounds + 1)
+        self.ds_totals["kept_groups"] += n_kept
+        self.ds_pending.append({
+            "dynamic_sampling/zero_std_frac_before": zero_before,
+            "dynamic_sampling/zero_std_frac_after": filled / target,
+            "dynamic_sampling/extra_rounds": float(rounds),
+            "dynamic_sampling/extra_generations": float(rounds * target * g),
+            "dynamic_sampling/filled_groups": float(filled),
+        })
+        return out
+
+
+def _first_groups(batches: list[dict[str, Any]], n_groups: int, g: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for b in batches:
+        if n_groups <= 0:
+            break
+        have = b["advantages"].shape[0] // g
+        take = min(have, n_groups)
+        out.append(take_rows(b, torch.arange(take * g)))
+        n_groups -= take
+    return out
+
+
+def with_dynamic_sampling(trainer_cls: type) -> type:
+    """`trainer_cls` with dynamic sampling; call `trainer._ds_setup(max_rounds)` after construction."""
+    check_hook(trainer_cls)
+    return type(f"DynamicSampling{trainer_cls.__name__}", (DynamicSamplingMixin, trainer_cls), {})
+
+
+def generated_per_kept_group(totals: dict[str, int]) -> float:
+    """The cost of dynamic sampling: groups generated per informative group trained on (1.0 = free)."""
+    kept = totals.get("kept_groups", 0)
+    return math.inf if kept == 0 else totals.get("generated_groups", 0) / kept
+
+
+class DynamicSamplingLog(TrainerCallback):
+    """Adds the dynamic-sampling counters to each log record (means over the generation batches since the last
+    log), through the public callback API: callbacks added before rlr's metrics writer see `logs` first."""
+
+    def __init__(self, trainer: Any):
+        self.trainer = trainer
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        pending = getattr(self.trainer, "ds_pending", None)
+        if logs is None or not pending:
+            return
+        for key in pending[0]:
+            logs[key] = sum(p[key] for p in pending) / len(pending)
+        pending.clear()

@@ -1,0 +1,190 @@
+"""`rlr train-rl PRESET`: RL with verifiable rewards on TRL's GRPOTrainer / RLOOTrainer -> runs/<name>/rl/.
+
+Reads like a recipe: check the machine, find the starting model and the prepared data, build the rewards, the TRL
+config and the trainer, train under rlr's hygiene (resume, Ctrl-C, NaN guard, metrics), save the model with its
+lineage. Every algorithm is a bundle of TRL settings (presets/algorithms/); the only training logic rlr adds is
+DAPO's dynamic sampling (rlr/train/dynamic_sampling.py).
+
+Where it deviates from a plain TRL script: an SFT LoRA is merged into the base in memory and a *new* LoRA is trained
+on top (TRL would otherwise keep training the SFT adapter, and with a KL term disabling it would give the wrong
+reference); the saved model records base + SFT adapter + RL adapter, which is what evaluate and export load.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+from typing import Any
+
+from rlr.config.load import LoadedConfig
+from rlr.errors import UserError
+from rlr.modeling import ModelRef, stage_model_dir
+from rlr.runs import StageRun
+from rlr.stage import StageOptions
+
+VLLM_MESSAGE = ("rl.trainer.use_vllm: vLLM needs a CUDA GPU and pip install 'rlr[vllm]'; set rl.trainer.use_vllm="
+                "false to generate with transformers")
+
+
+def check_generation_backend(trainer: dict[str, Any], device_name: str) -> None:
+    """Fail before anything is loaded when vLLM is asked for but cannot run here."""
+    if trainer.get("use_vllm") and (device_name != "cuda" or importlib.util.find_spec("vllm") is None):
+        raise UserError(VLLM_MESSAGE)
+
+
+def init_choice(cfg: Any) -> str:
+    """rl.init_from, defaulting to this run's SFT output when that stage is complete."""
+    if cfg.rl.init_from:
+        return cfg.rl.init_from
+    return "sft" if StageRun.of(cfg, "sft").is_complete() else "base"
+
+
+def _absolute(ref: str) -> str:
+    path = Path(ref)
+    return str(path.resolve()) if path.exists() else ref  # keep hub ids as they are
+
+
+def reward_setup(loaded: LoadedConfig, max_completion_length: int) -> tuple[list[Any], list[float]]:
+    """The preset's rewards, plus DAPO's soft overlong punishment when rl.overlong_buffer is set."""
+    from rlr.rewards.registry import build_reward, build_reward_functions
+
+    cfg = loaded.cfg
+    funcs, weights = build_reward_functions(cfg.rewards, loaded.base_dir)
+    buffer = cfg.rl.overlong_buffer
+    if buffer and not any(r.name == "overlong" for r in cfg.rewards):  # a listed one wins: no double penalty
+        cache = round(buffer * max_completion_length) if buffer < 1 else int(buffer)
+        cache = max(1, min(cache, max_completion_length))
+        funcs.append(build_reward("overlong", {"max_completion_len": max_completion_length,
+                                               "soft_punish_cache": cache}))
+        weights.append(1.0)
+    return funcs, weights
+
+
+def data_inputs(cfg: Any) -> dict[str, Any]:
+    from rlr.data.prepared import require_prepared, split_path
+    from rlr.runs import file_sha256
+
+    data_dir = require_prepared(cfg)
+    train = split_path(cfg, "train")
+    if not train.is_file():
+        raise UserError(f"run '{cfg.run.name}' has no train split ({train}); rerun `rlr prepare-data <preset> "
+                        "--overwrite` with data.train set")
+    return {"dir": str(data_dir.resolve()), "train_sha256": file_sha256(train)}
+
+
+def run_rl(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
+    from rlr.config.validate import build_trl_config
+    from rlr.device import resolve_device
+    from rlr.modeling import resolve_model_ref
+
+    cfg = loaded.cfg
+    device = resolve_device(cfg.model.dtype)
+    check_generation_backend(cfg.rl.trainer, device.device)
+    run = StageRun.of(cfg, "rl")
+    run.check_can_start(overwrite=opts.overwrite, resume=opts.resume)
+    data = data_inputs(cfg)
+    init = init_choice(cfg)
+    init_ref = resolve_model_ref(init, cfg)
+    args = build_trl_config(loaded, "rl", device.trainer_flags(), device.use_cpu)
+    funcs, weights = reward_setup(loaded, args.max_completion_length)
+    args.reward_weights = weights
+    if cfg.rl.dynamic_sampling.enabled:
+        from rlr.train.dynamic_sampling import check_hook
+
+        check_hook(_trainer_class(cfg.rl.trainer_type))
+
+    run.start(config=loaded.raw, overwrite=opts.overwrite, resume=opts.resume, device=device.as_dict(),
+              inputs={"data": data, "init_from": init, "init_model": init_ref.as_dict(),
+                      "algorithm": cfg.rl.algorithm, "trainer": cfg.rl.trainer_type})
+    t0 = time.time()
+    with run:
+        trainer = build_trainer(loaded, init_ref, args, funcs, weights, device, run)
+        from rlr.train.loop import train_with_hygiene
+
+        train_with_hygiene(trainer, run, resume=opts.resume, description=f"train-rl {cfg.rl.algorithm}")
+        model_dir = save_model(trainer, cfg, init_ref)
+        summary = summarize(run, trainer, model_dir, time.time() - t0)
+        run.finish(outputs=summary)
+    return summary
+
+
+def _trainer_class(trainer_type: str) -> type:
+    from trl import GRPOTrainer, RLOOTrainer
+
+    return RLOOTrainer if trainer_type == "rloo" else GRPOTrainer
+
+
+def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: list[Any], weights: list[float],
+                  device: Any, run: StageRun) -> Any:
+    from rlr.data.prepared import load_split_dataset
+    from rlr.modeling import check_lora_targets, load_model_ref, load_tokenizer, peft_lora_config
+    from rlr.train.rl_logging import AccuracyLog, BatchRecorder, SampleLog, record_rewards
+
+    cfg = loaded.cfg
+    last = init_ref.adapters[-1] if init_ref.adapters else init_ref.base
+    has_tokenizer = (Path(last) / "tokenizer_config.json").is_file()
+    tokenizer = load_tokenizer(last if has_tokenizer else init_ref.base, cfg.model)
+    model = load_model_ref(init_ref, cfg.model, device, merge=True)  # SFT adapters merged: RL trains a new LoRA
+    peft_config = None
+    if cfg.rl.use_lora:
+        check_lora_targets(model, cfg.lora)
+        peft_config = peft_lora_config(cfg.lora)
+    elif init_ref.adapters and args.beta:
+        # TRL builds the full-parameter reference model from config._name_or_path, which names the base without
+        # the merged SFT adapter: give it the merged weights to load instead.
+        merged = run.path / "init_model"
+        model.save_pretrained(merged)
+        model.config._name_or_path = str(merged.resolve())
+
+    cls = _trainer_class(cfg.rl.trainer_type)
+    ds = cfg.rl.dynamic_sampling
+    if ds.enabled:
+        from rlr.train.dynamic_sampling import with_dynamic_sampling
+
+        cls = with_dynamic_sampling(cls)
+    recorder = BatchRecorder()
+    trainer = cls(model=model, reward_funcs=record_rewards(funcs, recorder), args=args,
+                  train_dataset=load_split_dataset(cfg, "train"), processing_class=tokenizer, peft_config=peft_config)
+    names = [getattr(f, "__name__", "") for f in funcs]
+    if ds.enabled:
+        from rlr.train.dynamic_sampling import DynamicSamplingLog
+
+        trainer._ds_setup(ds.max_rounds)
+        trainer.add_callback(DynamicSamplingLog(trainer))
+    # added before train_with_hygiene's callbacks, so the metrics writer and progress bar see these keys
+    trainer.add_callback(AccuracyLog(names))
+    trainer.add_callback(SampleLog(run.path / "samples.jsonl", recorder, dict(zip(names, weights, strict=True)),
+                                   cfg.rl.sample_log_every))
+    return trainer
+
+
+def save_model(trainer: Any, cfg: Any, init_ref: ModelRef) -> Path:
+    """rl/model/: the RL adapter (lineage: base + earlier adapters + this one) or full weights."""
+    from rlr.modeling import write_lineage
+
+    model_dir = stage_model_dir(cfg, "rl")
+    trainer.save_model(str(model_dir))
+    trainer.processing_class.save_pretrained(str(model_dir))
+    here = str(model_dir.resolve())
+    if cfg.rl.use_lora:
+        ref = ModelRef(base=_absolute(init_ref.base), adapters=[*map(_absolute, init_ref.adapters), here], label="rl")
+    else:
+        ref = ModelRef(base=here, label="rl")
+    write_lineage(model_dir, ref)
+    return model_dir
+
+
+def summarize(run: StageRun, trainer: Any, model_dir: Path, wall_s: float) -> dict[str, Any]:
+    """first/last reward: means over the first and last tenth of the logged steps (one step's mean is noisy)."""
+    rewards = [m["reward"] for m in run.read_metrics() if isinstance(m.get("reward"), (int, float))]
+    k = max(1, len(rewards) // 10)
+    return {
+        "stage": "rl",
+        "steps": trainer.state.global_step,
+        "first_reward": round(sum(rewards[:k]) / k, 4) if rewards else None,
+        "last_reward": round(sum(rewards[-k:]) / k, 4) if rewards else None,
+        "wall_s": round(wall_s, 2),
+        "model_dir": str(model_dir),
+        "metrics": str(run.metrics_path),
+    }
