@@ -1,0 +1,221 @@
+"""`rlr evaluate`: sample completions on each benchmark, score them with the training verifier, compare models.
+
+Reads as a recipe: resolve benchmarks and gates (cheap checks first, so a typo fails before any generation),
+resolve the models, load the rows, then per model: load (adapters stay unmerged: what is evaluated is what was
+trained), generate, score, summarize, write `eval/<label>/`; finally rebuild the comparison and check gates.
+
+Correctness is `rlr.rewards.correctness.score_correctness`, the same function the RL reward calls, so "accuracy
+went up" means the same thing in training logs and here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rlr.errors import UserError
+from rlr.evaluate.benchmarks import Benchmark, load_rows, question_text, resolve_benchmarks, sanitize
+from rlr.evaluate.compare import (
+    check_gates,
+    metric_names,
+    parse_gates,
+    print_comparison,
+    raise_on_failures,
+    summary_rows,
+    write_comparison,
+)
+from rlr.evaluate.generate import GenerationResult, GenerationSettings
+
+
+def model_label(spec: str) -> str:
+    """`base`/`sft`/`rl`/`export` as is; a path or hub id by its last part (`model` dirs by parent too)."""
+    if spec in ("base", "sft", "rl", "export"):
+        return spec
+    parts = [p for p in Path(spec).parts if p not in ("/", ".", "..")]
+    if not parts:
+        return sanitize(spec)
+    name = parts[-1]
+    if name in ("model", "final", "adapter") and len(parts) > 1:
+        name = f"{parts[-2]}-{name}"
+    return sanitize(name)
+
+
+def default_model(cfg: Any) -> str:
+    """rl if that stage is complete, else sft, else the base model."""
+    from rlr.runs import StageRun
+
+    for stage in ("rl", "sft"):
+        if StageRun.of(cfg, stage).is_complete():
+            return stage
+    return "base"
+
+
+def resolve_models(specs: list[str], cfg: Any) -> list[tuple[str, str, Any]]:
+    """(label, spec, ModelRef) per `--model`; labels must be unique since each gets its own directory."""
+    from rlr.modeling import resolve_model_ref
+
+    out = []
+    for spec in specs or [default_model(cfg)]:
+        out.append((model_label(spec), spec, resolve_model_ref(spec, cfg)))
+    labels = [label for label, _, _ in out]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise UserError(f"--model: two models would both be labelled {', '.join(dupes)}; evaluate them in separate "
+                        "runs or give directories distinct names")
+    return out
+
+
+def _tokenizer_source(ref: Any) -> str:
+    """An adapter directory that saved its tokenizer (chat template edits live there) wins over the base."""
+    for adapter in reversed(ref.adapters):
+        if (Path(adapter) / "tokenizer_config.json").is_file():
+            return adapter
+    return ref.base
+
+
+def build_generator(ref: Any, cfg: Any, device: Any) -> Any:
+    from rlr.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(_tokenizer_source(ref), cfg.model, padding_side="left")
+    if cfg.eval.backend == "vllm":
+        from rlr.evaluate.generate import VLLMGenerator, check_vllm_available
+
+        check_vllm_available()
+        if len(ref.adapters) > 1:
+            raise UserError("vLLM applies one LoRA adapter, this model stacks several; `rlr export` it (merges) and "
+                            "evaluate the export, or use eval.backend=hf")
+        return VLLMGenerator(ref.base, ref.adapters[0] if ref.adapters else None, tokenizer, device.dtype,
+                             cfg.run.seed)
+    from rlr.evaluate.generate import HFGenerator
+    from rlr.modeling import load_model_ref
+
+    model = load_model_ref(ref, cfg.model, device).to(device.device).eval()
+    return HFGenerator(model, tokenizer, device.device)
+
+
+def score_generation(bench: Benchmark, gen: GenerationResult, mode: str) -> tuple[list[Any], list[dict[str, Any]]]:
+    """ProblemSamples per problem plus the samples.jsonl records, from one generation pass over `bench.rows`."""
+    from rlr.evaluate.metrics import ProblemSamples
+    from rlr.rewards.correctness import score_correctness
+    from rlr.rewards.extract import extract_answer
+    from rlr.rewards.format import ThinkFormat
+
+    flat = [(i, j, c) for i, comps in enumerate(gen.completions) for j, c in enumerate(comps)]
+    rows = bench.rows
+    texts = [c.text for _, _, c in flat]
+    scores = score_correctness(texts, [str(rows[i]["answer"]) for i, _, _ in flat],
+                               [rows[i].get("task") or "math" for i, _, _ in flat],
+                               [rows[i].get("meta") for i, _, _ in flat])
+    formats = ThinkFormat()(texts, prompts=[gen.prompt_texts[i] for i, _, _ in flat])
+    problems = [ProblemSamples(answers=[], correct=[], lengths=[], truncated=[], format_ok=[], scores=[],
+                               task=str(row.get("task") or "math")) for row in rows]
+    records = []
+    for (i, j, c), score, fmt in zip(flat, scores, formats, strict=True):
+        extracted = extract_answer(c.text)
+        p = problems[i]
+        p.answers.append(extracted)
+        p.correct.append(score >= 1.0)
+        p.scores.append(score)
+        p.lengths.append(c.length)
+        p.truncated.append(c.truncated)
+        p.format_ok.append(fmt >= 1.0)
+        records.append({"benchmark": bench.name, "problem": i, "mode": mode, "sample": j,
+                        "question": question_text(rows[i]), "prompt": gen.prompt_texts[i],
+                        "answer": str(rows[i]["answer"]), "completion": c.text, "extracted": extracted,
+                        "correct": score >= 1.0, "score": score, "length": c.length, "truncated": c.truncated,
+                        "format_ok": fmt >= 1.0})
+    return problems, records
+
+
+def _timing(gen: GenerationResult) -> dict[str, Any]:
+    return {"seconds": round(gen.seconds, 3), "generated_tokens": gen.generated_tokens,
+            "tokens_per_s": round(gen.tokens_per_s, 1), "problems_per_s": round(gen.problems_per_s, 3)}
+
+
+def evaluate_benchmark(generator: Any, bench: Benchmark, settings: GenerationSettings, ks: list[int],
+                       greedy: bool, label: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    from dataclasses import replace
+
+    from rlr.evaluate.metrics import bootstrap_ci, summarize
+
+    prompts = [row["prompt"] for row in bench.rows]
+    gen = generator.generate(prompts, settings, description=f"{label} on {bench.name}")
+    problems, records = score_generation(bench, gen, "sample")
+    metrics = summarize(problems, ks, seed=settings.seed)
+    metrics["timing"] = _timing(gen)
+    if greedy:
+        greedy_gen = generator.generate(prompts, replace(settings, greedy=True), description=f"{label} greedy")
+        greedy_problems, greedy_records = score_generation(bench, greedy_gen, "greedy")
+        values = [float(p.correct[0]) for p in greedy_problems]
+        metrics["greedy_accuracy"] = sum(values) / len(values)
+        metrics["greedy_accuracy_ci"] = list(bootstrap_ci(values, seed=settings.seed))
+        metrics["timing"]["greedy"] = _timing(greedy_gen)
+        records += greedy_records
+    return metrics, records
+
+
+def evaluate_model(label: str, spec: str, ref: Any, loaded: Any, benchmarks: list[Benchmark], stage: Any,
+                   device: Any, opts: Any, limit: int | None) -> dict[str, Any]:
+    from rlr.config.coerce import to_dict
+    from rlr.runs import atomic_write_json, atomic_write_text, now_iso
+
+    cfg, ev = loaded.cfg, loaded.cfg.eval
+    settings = GenerationSettings(n=ev.samples, temperature=ev.temperature, top_p=ev.top_p,
+                                  max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=cfg.run.seed)
+    model_info = {"requested": spec, **ref.as_dict()}
+    stage.start(config=to_dict(cfg), overwrite=opts.overwrite, resume=opts.resume, device=device.as_dict(),
+                inputs={"model": model_info, "benchmarks": [b.describe() for b in benchmarks]})
+    with stage:
+        generator = build_generator(ref, cfg, device)
+        per_bench: dict[str, Any] = {}
+        samples: list[dict[str, Any]] = []
+        for bench in benchmarks:
+            per_bench[bench.name], records = evaluate_benchmark(generator, bench, settings, list(ev.k), ev.greedy,
+                                                                label)
+            samples += records
+            stage.log_metrics({"benchmark": bench.name, **{k: v for k, v in per_bench[bench.name].items()
+                                                           if not isinstance(v, (dict, list))}})
+        result = {"label": label, "model": model_info, "evaluated_at": now_iso(),
+                  "generation": {**settings.as_dict(), "backend": ev.backend, "greedy_extra": ev.greedy},
+                  "limit": limit, "device": device.as_dict(), "benchmarks": per_bench}
+        atomic_write_text(stage.path / "samples.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in samples))
+        atomic_write_json(stage.path / "results.json", result)
+        stage.finish("complete", outputs={"results": "results.json", "samples": "samples.jsonl"})
+    return result
+
+
+def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
+    from rlr.device import resolve_device
+    from rlr.modeling import run_root
+    from rlr.runs import StageRun
+
+    cfg, ev = loaded.cfg, loaded.cfg.eval
+    limit = opts.extra.get("limit") if opts.extra.get("limit") is not None else ev.limit
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit {limit}: give a positive number of problems")
+    if not ev.k or any(k < 1 or k > ev.samples for k in ev.k):
+        raise UserError(f"eval.k {ev.k} needs 1 <= k <= eval.samples ({ev.samples}); raise eval.samples or lower k")
+    benchmarks = resolve_benchmarks(list(ev.benchmarks), loaded.base_dir)
+    gates = parse_gates(list(opts.extra.get("mins") or []), [b.name for b in benchmarks],
+                        metric_names(list(ev.k), ev.greedy))
+    if ev.backend == "vllm":
+        from rlr.evaluate.generate import check_vllm_available
+
+        check_vllm_available()
+    models = resolve_models(list(opts.extra.get("models") or []), cfg)
+    stages = {label: StageRun(run_root(cfg), f"eval/{label}") for label, _, _ in models}
+    for stage in stages.values():
+        stage.check_can_start(overwrite=opts.overwrite, resume=opts.resume)
+    for bench in benchmarks:
+        load_rows(bench, loaded, limit)
+    device = resolve_device(cfg.model.dtype)
+    results = {label: evaluate_model(label, spec, ref, loaded, benchmarks, stages[label], device, opts, limit)
+               for label, spec, ref in models}
+    eval_dir = run_root(cfg) / "eval"
+    comparison = write_comparison(eval_dir)
+    print_comparison(comparison)
+    failures = check_gates(gates, results)
+    raise_on_failures(failures)
+    return {"eval_dir": str(eval_dir), "models": list(results), "benchmarks": [b.name for b in benchmarks],
+            "gates": [f"{g.key}>={g.threshold}" for g in gates], "comparison": summary_rows(comparison)}

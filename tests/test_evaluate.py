@@ -1,0 +1,239 @@
+"""`rlr evaluate` end to end on the offline tiny models: files written, gates, greedy, --limit, LoRA, comparison.
+
+The learning test trains the tiny model itself (a plain full-parameter loop, the recipe FEASIBILITY.md measured)
+so that "accuracy rises after SFT" is checked through the real CLI without depending on the sft stage.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rlr.config.load import load_config
+from rlr.errors import UserError
+from rlr.evaluate.compare import check_gates, metric_names, parse_gates
+
+ARITH = {"source": "task:arithmetic", "args": {"digits": 2, "ops": ["+"], "trace": True}}
+EVAL_ARGS = {"benchmarks": ["eval"], "samples": 2, "k": [1, 2], "temperature": 1.0, "top_p": 1.0,
+             "max_new_tokens": 24, "batch_size": 64}
+
+
+def prepare(cli, preset: Path) -> None:
+    """Prepared data through the real `rlr prepare-data` when it exists, else the same files written here."""
+    from rlr.stage import STAGE_ENTRYPOINTS
+
+    module = STAGE_ENTRYPOINTS["prepare-data"].split(":")[0]
+    try:
+        __import__(module)
+    except ModuleNotFoundError:
+        write_prepared(preset)
+        return
+    result = cli("prepare-data", preset)
+    assert result.code == 0, result.stderr
+
+
+def write_prepared(preset: Path) -> None:
+    """runs/<name>/data/{train,eval}.jsonl in rlr.data.prepared's schema, with a complete manifest."""
+    from rlr.data.prepared import split_path
+    from rlr.data.sources import load_source
+    from rlr.data.templates import render_prompt
+    from rlr.runs import StageRun, atomic_write_text
+
+    loaded = load_config(preset)
+    cfg = loaded.cfg
+    stage = StageRun.of(cfg, "data").start(config={}, overwrite=True, resume=False)
+    eval_rows = load_source(cfg.data.eval[0], seed=cfg.run.seed + 1, base_dir=loaded.base_dir, split_role="eval").rows
+    exclude = {r["question"] for r in eval_rows}
+    train_rows = load_source(cfg.data.train[0], seed=cfg.run.seed, base_dir=loaded.base_dir, exclude=exclude).rows
+    for split, rows in (("train", train_rows), ("eval", eval_rows)):
+        lines = [json.dumps({"prompt": render_prompt(r["question"], cfg.template), "answer": r["answer"],
+                             "solution": r["solution"], "task": r["task"], "meta": json.dumps(r["meta"])}) + "\n"
+                 for r in rows]
+        atomic_write_text(split_path(cfg, split), "".join(lines))
+    stage.finish("complete")
+
+
+def arithmetic_preset(make_preset, model: Path, name: str = "ev", train_rows: int = 64, eval_rows: int = 16,
+                      **eval_over: Any) -> Path:
+    return make_preset(model=model, name=name, template={"system": "none", "answer_format": "none", "chat": True},
+                       data={"train": {**ARITH, "rows": train_rows}, "eval": {**ARITH, "rows": eval_rows}},
+                       eval={**EVAL_ARGS, **eval_over})
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# --- gates: pure functions -----------------------------------------------------------------------------------
+
+
+def test_gate_parsing_and_checking():
+    metrics = metric_names([1, 4], greedy=True)
+    gates = parse_gates(["gsm8k.pass@4=0.5", "my.file.avg@n=0.25"], ["gsm8k", "my.file"], metrics)
+    assert [(g.benchmark, g.metric, g.threshold) for g in gates] == [("gsm8k", "pass@4", 0.5), ("my.file", "avg@n",
+                                                                                                 0.25)]
+    for bad in ("pass@1=0.5", "eval.pass@1", "eval.pass@1=abc", "eval.pass@1=nan"):
+        with pytest.raises(UserError, match="malformed"):
+            parse_gates([bad], ["eval"], metrics)
+    with pytest.raises(UserError, match="did you mean 'gsm8k'"):
+        parse_gates(["gsm8kk.pass@1=0.5"], ["gsm8k"], metrics)
+    with pytest.raises(UserError, match="did you mean 'pass@4'"):
+        parse_gates(["gsm8k.pass@5=0.5"], ["gsm8k"], metrics)
+    results = {"sft": {"benchmarks": {"gsm8k": {"pass@4": 0.61, "avg@n": 0.2}}},
+               "rl": {"benchmarks": {"gsm8k": {"pass@4": 0.31, "avg@n": 0.3}}}}
+    failures = check_gates(parse_gates(["gsm8k.pass@4=0.5"], ["gsm8k"], metrics), results)
+    assert failures == ["gsm8k.pass@4 = 0.31 < 0.50 for model rl"]
+
+
+def test_shipped_benchmark_specs_are_valid_sources():
+    from rlr.config.coerce import Problems, build_dataclass
+    from rlr.config.schema import SourceSpec
+    from rlr.evaluate.benchmarks import benchmarks_dir, resolve_benchmark, shipped_benchmarks
+
+    assert {"gsm8k", "math500", "aime24", "aime25"} <= set(shipped_benchmarks())
+    for name in shipped_benchmarks():
+        problems = Problems()
+        spec = build_dataclass(SourceSpec, resolve_benchmark(name, None).spec, name, problems)
+        assert not problems.items, problems.items
+        assert spec.source.startswith("hf:")
+        assert (benchmarks_dir() / f"{name}.yaml").read_text().startswith("#")
+    with pytest.raises(UserError, match="did you mean 'math500'"):
+        resolve_benchmark("math50", None)
+
+
+# --- the CLI ------------------------------------------------------------------------------------------------
+
+
+def test_evaluate_writes_results_samples_and_greedy(cli, make_preset, micro_model, tmp_path):
+    preset = arithmetic_preset(make_preset, micro_model, greedy=True)
+    prepare(cli, preset)
+    result = cli("evaluate", preset, "--limit", "5", "--json")
+    assert result.code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["models"] == ["base"] and summary["comparison"][0]["model"] == "base"
+    assert "eval.pass@1" in summary["comparison"][0]
+
+    run = tmp_path / "runs" / "ev" / "eval"
+    res = json.loads((run / "base" / "results.json").read_text())
+    metrics = res["benchmarks"]["eval"]
+    assert metrics["num_problems"] == 5 and metrics["samples_per_problem"] == 2
+    for key in ("pass@1", "pass@2", "maj@2", "avg@n", "greedy_accuracy", "mean_length", "max_length",
+                "truncation_rate", "format_compliance"):
+        assert key in metrics, key
+    for key in ("pass@1_ci", "avg@n_ci", "greedy_accuracy_ci"):
+        lo, hi = metrics[key]
+        assert 0 <= lo <= hi <= 1
+    assert metrics["per_task"]["arithmetic"]["num_problems"] == 5
+    assert metrics["timing"]["tokens_per_s"] > 0 and metrics["timing"]["greedy"]["generated_tokens"] > 0
+    assert res["generation"]["n"] == 2 and res["generation"]["seed"] == 0 and res["limit"] == 5
+    assert res["model"]["requested"] == "base" and res["model"]["base"] == str(micro_model)
+    assert json.loads((run / "base" / "manifest.json").read_text())["status"] == "complete"
+
+    samples = read_jsonl(run / "base" / "samples.jsonl")
+    assert len(samples) == 5 * 2 + 5  # n samples + one greedy per problem
+    assert sum(s["mode"] == "greedy" for s in samples) == 5
+    first = samples[0]
+    for key in ("question", "prompt", "completion", "extracted", "correct", "score", "length", "truncated"):
+        assert key in first, key
+    assert first["prompt"].endswith("<|im_start|>assistant\n") and first["question"].endswith("=")
+    assert all(s["length"] <= 24 and (s["truncated"] == (s["length"] == 24) or not s["truncated"])
+               for s in samples)
+
+    comparison = json.loads((run / "results.json").read_text())
+    assert list(comparison["table"]) == ["base"] and comparison["benchmarks"] == ["eval"]
+
+    again = cli("evaluate", preset, "--limit", "5")
+    assert again.code == 2 and "--overwrite" in again.stderr  # a completed label dir is kept
+
+
+def test_gate_miss_exits_1_and_bad_min_exits_2(cli, make_preset, micro_model, tmp_path):
+    preset = arithmetic_preset(make_preset, micro_model, samples=1, k=[1])
+    prepare(cli, preset)
+    bad = cli("evaluate", preset, "--min", "eval.pass@3=0.5")
+    assert bad.code == 2 and "unknown metric 'pass@3'" in bad.stderr
+    assert not (tmp_path / "runs" / "ev" / "eval").exists()  # refused before any generation
+    assert cli("evaluate", preset, "--min", "eval.pass@1").code == 2
+    assert cli("evaluate", preset, "--min", "gsm8k.pass@1=0.1").code == 2
+
+    missed = cli("evaluate", preset, "--limit", "4", "--min", "eval.pass@1=0.9", "--min", "eval.avg@n=0")
+    assert missed.code == 1
+    gate_line = missed.stderr.strip().splitlines()[-1]
+    assert gate_line == "gate failed: eval.pass@1 = 0.00 < 0.90 for model base"  # avg@n >= 0 passed
+    assert (tmp_path / "runs" / "ev" / "eval" / "base" / "results.json").is_file()  # results written first
+
+
+def _save_lora(micro_model: Path, out: Path) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(micro_model)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
+    peft_model = get_peft_model(model, lora)
+    with torch.no_grad():  # non-zero B so the adapter actually changes the outputs
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    peft_model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(micro_model).save_pretrained(out)
+    return out
+
+
+def test_lora_adapter_evaluated_unmerged_and_two_models_compared(cli, make_preset, micro_model, tmp_path):
+    from peft import PeftModel
+
+    from rlr.device import resolve_device
+    from rlr.evaluate.stage import build_generator, resolve_models
+
+    adapter = _save_lora(micro_model, tmp_path / "my-adapter")
+    preset = arithmetic_preset(make_preset, micro_model, samples=1, k=[1])
+    prepare(cli, preset)
+    cfg = load_config(preset).cfg
+    (label, _, ref), = resolve_models([str(adapter)], cfg)
+    assert label == "my-adapter" and ref.adapters == [str(adapter.resolve())]
+    generator = build_generator(ref, cfg, resolve_device())
+    assert isinstance(generator.model, PeftModel)  # evaluated as trained: no merge_and_unload
+
+    result = cli("evaluate", preset, "--model", "base", "--model", adapter, "--limit", "4")
+    assert result.code == 0, result.stderr
+    eval_dir = tmp_path / "runs" / "ev" / "eval"
+    comparison = json.loads((eval_dir / "results.json").read_text())
+    assert set(comparison["table"]) == {"base", "my-adapter"}
+    assert comparison["models"]["my-adapter"]["model"]["adapters"] == [str(adapter.resolve())]
+    assert "my-adapter" in result.stderr and "base" in result.stderr  # the printed table
+    base_out = [s["completion"] for s in read_jsonl(eval_dir / "base" / "samples.jsonl")]
+    lora_out = [s["completion"] for s in read_jsonl(eval_dir / "my-adapter" / "samples.jsonl")]
+    assert base_out != lora_out  # the adapter was applied
+
+
+def test_shipped_benchmark_through_hub_loader(cli, make_preset, micro_model, tmp_path, monkeypatch):
+    """math500 goes through load_source's real hub path; only datasets.load_dataset is replaced by a local file."""
+    import datasets
+
+    rows = [{"problem": f"What is {i} + {i}?", "answer": str(2 * i), "subject": "Algebra"} for i in range(10)]
+    fixture = tmp_path / "math500.jsonl"
+    fixture.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    calls = []
+
+    def fake_load_dataset(path, name=None, split=None, **kwargs):
+        calls.append((path, name, split))
+        return datasets.Dataset.from_list(read_jsonl(fixture))
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    local = tmp_path / "local_qa.jsonl"
+    local.write_text("".join(json.dumps({"question": f"{i}*2=", "answer": str(2 * i)}) + "\n" for i in range(6)))
+    preset = make_preset(model=micro_model, name="bench", template={"system": "r1_think", "answer_format": "boxed"},
+                         eval={**EVAL_ARGS, "benchmarks": ["math500", str(local)], "samples": 1, "k": [1]})
+    result = cli("evaluate", preset, "--limit", "3", "--json")
+    assert result.code == 0, result.stderr
+    assert calls == [("HuggingFaceH4/MATH-500", None, "test")]
+    res = json.loads((tmp_path / "runs" / "bench" / "eval" / "base" / "results.json").read_text())
+    assert res["benchmarks"]["math500"]["num_problems"] == 3 and res["benchmarks"]["local_qa"]["num_problems"] == 3
+    samples = read_jsonl(tmp_path / "runs" / "bench" / "eval" / "base" / "samples.jsonl")
+    math_sample = next(s for s in samples if s["benchmark"] == "math500")
+    assert "\\boxed{}" in math_sample["prompt"] and math_sample["question"] == "What is 0 + 0?"
+    assert math.isfinite(res["benchmarks"]["math500"]["pass@1"])
