@@ -90,3 +90,30 @@ def test_chat_template_inserts_think(opener: str, expected: bool) -> None:
 
 def test_no_chat_template_means_no_think() -> None:
     assert chat_template_inserts_think(object()) is False
+
+
+def test_rewards_check_cli_with_a_completions_file(cli, make_preset, tmp_path) -> None:
+    lines = [
+        {"answer": "4", "task": "numeric", "completion": "<think>2+2</think> 4"},
+        {"answer": "4", "task": "numeric", "completions": ["<think>2+2</think> 5", "<think>hmm"]},
+    ]
+    path = tmp_path / "completions.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    preset = make_preset(rewards=[{"name": "accuracy"}, {"name": "think_format", "weight": 0.2}])
+    result = cli("rewards", "check", preset, "--completions", path, "--json")
+    assert result.code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert [c["scores"]["accuracy"] for c in summary["completions"]] == [1.0, 0.0, 0.0]
+    assert any("no final answer found in 1 of 3" in w for w in summary["warnings"])
+
+
+def test_rewards_check_cli_samples_from_the_model(cli, make_preset, micro_model) -> None:
+    preset = make_preset(model=micro_model, rewards=[{"name": "accuracy"}, {"name": "overlong"}],
+                         rl={"trainer": {"max_completion_length": 8}})  # fmt: skip
+    assert cli("prepare-data", preset).code == 0
+    result = cli("rewards", "check", preset, "--samples", "2", "--prompts", "2", "--json")
+    assert result.code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert len(summary["completions"]) == 4 and set(summary["rewards"]) == {"accuracy", "overlong"}
+    # A random micro model never answers: the doctor must say the accuracy reward gives no signal.
+    assert any(w.startswith("accuracy: constant 0") for w in summary["warnings"])

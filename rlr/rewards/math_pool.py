@@ -95,8 +95,12 @@ class MathVerifyPool:
         """(score, status) per pair, in order. Status: ok, no_answer, error, timeout."""
         if not pairs:
             return []
+        # Identical completions are common in GRPO groups once a policy converges: verify each pair once.
+        unique = list(dict.fromkeys(pairs))
         with self._lock:
-            return self._score(pairs, self.timeout_s if timeout_s is None else timeout_s)
+            results = self._score(unique, self.timeout_s if timeout_s is None else timeout_s)
+        scored = dict(zip(unique, results, strict=True))
+        return [scored[pair] for pair in pairs]
 
     def _score(self, pairs: Sequence[tuple[str, str]], timeout_s: float) -> list[tuple[float, str]]:
         if self._pid != os.getpid():  # forked: the workers and their pipes belong to the parent
@@ -126,6 +130,12 @@ class MathVerifyPool:
                 if w.fd in readable:
                     lines = w.read_lines()
                     if lines is None:  # died (e.g. killed by the OOM killer): its item scores 0
+                        if not w.ready:
+                            self.close()
+                            raise RuntimeError(
+                                "a math-verify worker exited while starting; run `python -m rlr.rewards.math_check` "
+                                "to see why (is math-verify installed?)"
+                            )
                         if w.item is not None:
                             results[w.item] = (0.0, "error")
                         self._replace(w)
