@@ -73,6 +73,7 @@ def build_splits(loaded: LoadedConfig) -> Prepared:
     if data.eval and data.eval_holdout:
         raise UserError("data.eval_holdout carves eval rows out of train only when data.eval is empty; remove one")
     dropped: dict[str, Counter[str]] = {"train": Counter(), "eval": Counter()}
+    warnings: list[str] = []
     names = _source_names(data.train), _source_names(data.eval)
 
     eval_rows: list[dict[str, Any]] = []
@@ -102,6 +103,7 @@ def build_splits(loaded: LoadedConfig) -> Prepared:
             protected.update(range(len(pool), len(pool) + len(got.rows)))
         pool += [{**r, "_src": i} for r in got.rows]
         dropped["train"].update(got.dropped)
+        warnings += got.warnings
         train_sources.append(_describe(spec, got, seed, "train"))
 
     pool, n = filters.dedup(pool, data.dedup, protected)
@@ -122,7 +124,6 @@ def build_splits(loaded: LoadedConfig) -> Prepared:
     for row in pool + eval_rows:
         row["prompt"] = render_prompt(row["question"], cfg.template)
 
-    warnings: list[str] = []
     needs_tokenizer = data.max_prompt_tokens is not None or data.difficulty.enabled
     tokenizer = filters.load_local_tokenizer(cfg, required=needs_tokenizer)
     if tokenizer is not None and cfg.template.chat and chat_template_inserts_think(tokenizer):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
 import random
 from collections import Counter
@@ -25,8 +24,6 @@ from rlr.config.schema import SourceSpec
 from rlr.errors import UserError
 from rlr.paths import resolve_data_path
 from rlr.rewards.extract import last_boxed
-
-log = logging.getLogger(__name__)
 
 DEFAULT_TASK_ROWS = 1000
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
@@ -41,6 +38,7 @@ class SourceRows:
     dropped: Counter[str] = field(default_factory=Counter)
     repeats: bool = False  # procedural rows generated with unique=False on purpose: dedup must keep them
     sha256: str | None = None  # content hash of a local file source
+    warnings: list[str] = field(default_factory=list)  # for the manifest; the stage logs them
 
 
 def source_key(split_role: str, index: int) -> str:
@@ -85,20 +83,20 @@ def _procedural(spec: SourceSpec, seed: int, split_role: str, exclude: set[str] 
     name = spec.source.removeprefix("task:")  # gym:<name> is passed whole: rlr.tasks routes it
     task = get_task(name, **spec.args)
     n = DEFAULT_TASK_ROWS if want is None else want
-    repeats = False
+    repeats, warning = False, ""
     try:
         generated = task.generate(n, seed, exclude=exclude, unique=True)
     except UserError:
         if split_role != "train":
             raise  # an eval split with repeats would overweight some problems in every metric
-        log.warning("%s: fewer than %d distinct problems with these knobs; train rows will repeat problems "
-                    "(ask for fewer rows or a harder setting to avoid it)", spec.source, n)
+        warning = (f"{spec.source}: fewer than {n} distinct problems with these knobs; train rows will repeat "
+                   "problems (ask for fewer rows or a harder setting to avoid it)")
         generated = task.generate(n, seed, exclude=exclude, unique=False)
         repeats = True
     task_name = spec.task or name
     rows = [{"question": r["question"], "answer": str(r["answer"]), "solution": r.get("solution"),
              "task": task_name, "meta": r.get("meta") or {}} for r in generated]
-    return SourceRows(name=spec.source, rows=rows, repeats=repeats)
+    return SourceRows(name=spec.source, rows=rows, repeats=repeats, warnings=[warning] if repeats else [])
 
 
 def _hub_records(spec: SourceSpec) -> tuple[list[dict[str, Any]], list[str], str]:

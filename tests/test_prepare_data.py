@@ -1,0 +1,273 @@
+"""`rlr prepare-data` end to end through the real CLI: files on disk are what later stages read."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rlr.data.prepared import COLUMNS
+from rlr.data.templates import ANSWER_FORMATS, SYSTEM_PROMPTS
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def gsm8k_rows(n: int = 20, start: int = 0) -> list[dict[str, str]]:
+    return [{"question": f"Tom has {i} apples and buys {i + 7} more crates of apples. How many now?",
+             "answer": f"He buys crates.\n<<{i}*7=42>>\n#### 1,0{i:02d}"} for i in range(start, start + n)]
+
+
+def prepare(cli, preset: Path, *args: str) -> dict[str, Any]:
+    r = cli("prepare-data", preset, "--json", *args)
+    assert r.code == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def data_dir(tmp_path: Path, name: str = "t") -> Path:
+    return tmp_path / "runs" / name / "data"
+
+
+def test_procedural_source_end_to_end(cli, make_preset, tmp_path):
+    preset = make_preset(template={"system": "r1_zero", "answer_format": "answer_tag"})
+    summary = prepare(cli, preset)
+    assert summary["train_rows"] == 64 and summary["eval_rows"] == 16
+    d = data_dir(tmp_path)
+    train, evals = read_jsonl(d / "train.jsonl"), read_jsonl(d / "eval.jsonl")
+    assert len(train) == 64 and len(evals) == 16
+    for row in train + evals:
+        assert set(row) == set(COLUMNS)
+        assert row["task"] == "arithmetic"
+        assert isinstance(json.loads(row["meta"]), dict)
+        system, user = row["prompt"]
+        assert system == {"role": "system", "content": SYSTEM_PROMPTS["r1_zero"]}
+        assert user["role"] == "user" and user["content"].endswith("\n" + ANSWER_FORMATS["answer_tag"])
+    questions = {json.loads(r["meta"])["question"] for r in train}
+    assert questions.isdisjoint(json.loads(r["meta"])["question"] for r in evals)
+    assert len(questions) == 64  # unique within train
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["counts"] == {"train": 64, "eval": 16}
+    assert manifest["by_source"]["train"] == {"task:arithmetic": 64}
+    assert manifest["outputs"]["train.jsonl"]["sha256"] == hashlib.sha256((d / "train.jsonl").read_bytes()).hexdigest()
+    assert manifest["template"]["system"] == "r1_zero"
+    assert [s["split_role"] for s in manifest["inputs"]["sources"]] == ["train", "eval"]
+
+
+def test_gsm8k_format_file_extracts_after_hashes(cli, make_preset, tmp_path):
+    rows = [*gsm8k_rows(20), {"question": "A question with no final answer marker?", "answer": "just prose"}]
+    source = write_jsonl(tmp_path / "gsm8k.jsonl", rows)
+    preset = make_preset(data={"train": {"source": str(source), "answer_format": "gsm8k"}},
+                         template={"system": "none", "answer_format": "boxed", "chat": False})
+    summary = prepare(cli, preset)
+    assert summary["train_rows"] == 20 and summary["eval_rows"] == 0
+    assert summary["dropped"]["train"]["no_gsm8k_answer"] == 1
+    train = read_jsonl(data_dir(tmp_path) / "train.jsonl")
+    by_q = {json.loads(r["meta"])["question"]: r for r in train}
+    row = by_q[rows[3]["question"]]
+    assert row["answer"] == "1003" and row["solution"] == "He buys crates.\n<<3*7=42>>" and row["task"] == "math"
+    assert row["prompt"] == rows[3]["question"] + "\nPut your final answer within \\boxed{}."
+    assert not (data_dir(tmp_path) / "eval.jsonl").exists()
+
+
+def test_math_style_boxed_file(cli, make_preset, tmp_path):
+    rows = [{"problem": f"Compute {i}/2{i}.", "solution": f"Divide: $\\boxed{{\\frac{{1}}{{{i}}}}}$ done."}
+            for i in range(1, 11)]
+    source = write_jsonl(tmp_path / "math.jsonl", rows)
+    preset = make_preset(data={"train": {"source": str(source), "question": "problem", "answer": "solution"}})
+    prepare(cli, preset)
+    train = read_jsonl(data_dir(tmp_path) / "train.jsonl")
+    row = next(r for r in train if json.loads(r["meta"])["question"] == "Compute 3/23.")
+    assert row["answer"] == "\\frac{1}{3}" and row["solution"] == rows[2]["solution"]
+
+
+def test_csv_and_parquet_sources(cli, make_preset, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open(tmp_path / "a.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["q", "a"])
+        writer.writeheader()
+        writer.writerows({"q": f"csv question number {i}?", "a": str(i)} for i in range(8))
+    pq.write_table(pa.table({"q": [f"parquet question {i}?" for i in range(6)], "a": list(range(6))}),
+                   tmp_path / "b.parquet")
+    spec = {"question": "q", "answer": "a", "task": "numeric"}
+    preset = make_preset(data={"train": [{"source": str(tmp_path / "a.csv"), **spec},
+                                         {"source": str(tmp_path / "b.parquet"), **spec}]})
+    summary = prepare(cli, preset)
+    assert summary["by_source"]["train"] == {str(tmp_path / "a.csv"): 8, str(tmp_path / "b.parquet"): 6}
+    answers = {json.loads(r["meta"])["question"]: r["answer"] for r in read_jsonl(data_dir(tmp_path) / "train.jsonl")}
+    assert answers["parquet question 4?"] == "4" and answers["csv question number 7?"] == "7"
+
+
+def test_weighted_mixture_and_upsampling(cli, make_preset, tmp_path):
+    source = write_jsonl(tmp_path / "small.jsonl", gsm8k_rows(10))
+    preset = make_preset(data={"train": [{"source": "task:arithmetic", "weight": 3, "args": {"digits": 2}},
+                                         {"source": str(source), "weight": 1}],
+                               "train_rows": 60})
+    summary = prepare(cli, preset)
+    assert summary["by_source"]["train"] == {"task:arithmetic": 45, str(source): 15}
+    assert any("repeating rows" in w for w in summary["warnings"])
+    train = read_jsonl(data_dir(tmp_path) / "train.jsonl")
+    assert len(train) == 60
+    assert [r["task"] for r in train[:20]] != sorted(r["task"] for r in train[:20])  # shuffled, not grouped
+
+
+def test_dedup_and_decontamination_counts(cli, make_preset, tmp_path):
+    long_eval = "a farmer has seven cows and twelve sheep and each animal eats two bales of hay every single day"
+    train = [{"question": "What is two plus two?", "answer": "4"},
+             {"question": "what is two   plus two", "answer": "4"},  # normalized duplicate
+             {"question": "What is two plus two?", "answer": "4"},  # exact duplicate
+             {"question": "What is 12+34?", "answer": "46"},
+             {"question": "What is 12-34?", "answer": "-22"},  # operators matter: not a duplicate
+             {"question": "Eval leak: name the capital of France.", "answer": "Paris"},
+             {"question": f"Story: {long_eval}. How many bales in a week?", "answer": "266"},  # 13-gram overlap
+             {"question": "Benchmark leak: what is 6 times 7?", "answer": "42"},
+             {"question": "A clean question about the number nine?", "answer": "9"}]
+    evals = [{"question": "Eval leak: name the capital of France!", "answer": "Paris"},
+             {"question": long_eval.capitalize() + ". How many bales per day?", "answer": "38"}]
+    bench = write_jsonl(tmp_path / "bench.jsonl", [{"problem": "Benchmark leak: What is 6 times 7", "x": 1}])
+    preset = make_preset(data={"train": {"source": str(write_jsonl(tmp_path / "tr.jsonl", train))},
+                               "eval": {"source": str(write_jsonl(tmp_path / "ev.jsonl", evals))},
+                               "decontaminate": {"benchmarks": [str(bench)]}})
+    summary = prepare(cli, preset)
+    assert summary["dropped"]["train"] == {"duplicate": 2, "contaminated": 3}
+    kept = {json.loads(r["meta"])["question"] for r in read_jsonl(data_dir(tmp_path) / "train.jsonl")}
+    assert kept == {"What is two plus two?", "What is 12+34?", "What is 12-34?",
+                    "A clean question about the number nine?"}
+
+
+def test_eval_holdout(cli, make_preset, tmp_path):
+    preset = make_preset(data={"train": {"source": "task:arithmetic", "rows": 50, "args": {"digits": 2}},
+                               "eval_holdout": 10})
+    summary = prepare(cli, preset)
+    assert summary["train_rows"] == 40 and summary["eval_rows"] == 10
+    assert summary["by_source"]["eval"] == {"holdout": 10}
+
+
+def test_procedural_train_repeats_when_space_is_too_small(cli, make_preset, tmp_path):
+    # digits=1 with '+' has 100 problems; 16 go to eval, so 200 train rows must repeat (and eval stays disjoint)
+    preset = make_preset(data={"train": {"source": "task:arithmetic", "rows": 200, "args": {"digits": 1}},
+                               "eval": {"source": "task:arithmetic", "rows": 16, "args": {"digits": 1}}})
+    r = cli("prepare-data", preset, "--json")
+    assert r.code == 0, r.stderr
+    assert any("train rows will repeat" in w for w in json.loads(r.stdout)["warnings"])
+    d = data_dir(tmp_path)
+    train_q = [json.loads(x["meta"])["question"] for x in read_jsonl(d / "train.jsonl")]
+    eval_q = {json.loads(x["meta"])["question"] for x in read_jsonl(d / "eval.jsonl")}
+    assert len(train_q) == 200 and len(set(train_q)) <= 84 and eval_q.isdisjoint(train_q)
+
+
+def test_same_preset_and_seed_give_identical_files(cli, make_preset, tmp_path):
+    source = write_jsonl(tmp_path / "g.jsonl", gsm8k_rows(30))
+    preset = make_preset(data={"train": [{"source": "task:arithmetic", "weight": 1, "args": {"digits": 2}},
+                                         {"source": str(source), "weight": 1}],
+                               "train_rows": 40, "eval_holdout": 5})
+    first = prepare(cli, preset, f"run.output_dir={tmp_path / 'a'}")
+    second = prepare(cli, preset, f"run.output_dir={tmp_path / 'b'}")
+    assert first["sha256"] == second["sha256"]
+    for name in ("train.jsonl", "eval.jsonl"):
+        assert (tmp_path / "a/t/data" / name).read_bytes() == (tmp_path / "b/t/data" / name).read_bytes()
+    third = prepare(cli, preset, f"run.output_dir={tmp_path / 'c'}", "run.seed=1")
+    assert third["sha256"]["train.jsonl"] != first["sha256"]["train.jsonl"]
+
+
+def test_completed_stage_is_not_overwritten_without_flag(cli, make_preset, tmp_path):
+    preset = make_preset()
+    prepare(cli, preset)
+    d = data_dir(tmp_path)
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    r = cli("prepare-data", preset, "run.seed=5")
+    assert r.code == 2 and "--overwrite" in r.stderr
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+    summary = prepare(cli, preset, "run.seed=5", "--overwrite")
+    assert summary["sha256"]["train.jsonl"] != hashlib.sha256(before["train.jsonl"]).hexdigest()
+
+
+def _bad_inputs(tmp_path: Path) -> dict[str, tuple[dict[str, Any], str]]:
+    write_jsonl(tmp_path / "cols.jsonl", [{"prompt": "q?", "answer": "1"}])
+    (tmp_path / "garbage.jsonl").write_bytes(b"\x00\x01\x02 not json\n\xff\xfe\n")
+    (tmp_path / "fake.parquet").write_text("this is not parquet")
+    (tmp_path / "empty.csv").write_text("")
+    dup = write_jsonl(tmp_path / "dup.jsonl", [{"question": "Same question?", "answer": "1"}])
+    return {
+        "missing column": ({"train": {"source": str(tmp_path / "cols.jsonl")}},
+                           "data.train[0].question: column 'question' not found"),
+        "unknown source": ({"train": {"source": "s3:bucket/x.jsonl"}}, "no such file 's3:bucket/x.jsonl'"),
+        "unreadable jsonl": ({"train": {"source": str(tmp_path / "garbage.jsonl")}}, "cannot read"),
+        "unreadable parquet": ({"train": {"source": str(tmp_path / "fake.parquet")}}, "cannot read"),
+        "empty file": ({"train": {"source": str(tmp_path / "empty.csv")}}, "holds no rows"),
+        "empty after filtering": ({"train": {"source": str(dup)}, "eval": {"source": str(dup)}},
+                                  "data.decontaminate left no train rows"),
+        "hub offline": ({"train": {"source": "hf:rlr-test-org/not-cached-dataset", "config": "main"}},
+                        "hf:rlr-test-org/not-cached-dataset is not in the local cache and HF_HUB_OFFLINE=1"),
+        "unknown task": ({"train": {"source": "task:arithmatic"}}, "did you mean 'arithmetic'"),
+    }
+
+
+BAD_INPUTS = ["missing column", "unknown source", "unreadable jsonl", "unreadable parquet", "empty file",
+              "empty after filtering", "hub offline", "unknown task"]
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(cli, make_preset, tmp_path, case):
+    data, expected = _bad_inputs(tmp_path)[case]
+    r = cli("prepare-data", make_preset(data=data))
+    assert r.code == 2, (r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert expected in r.stderr
+    if case == "missing column":
+        assert "columns: prompt, answer" in r.stderr and "set data.train[0].question" in r.stderr
+    if case == "hub offline":
+        assert "HF_HUB_OFFLINE=0" in r.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_max_prompt_tokens_uses_the_model_tokenizer(cli, make_preset, tmp_path, micro_model):
+    rows = [{"question": "1+1=", "answer": "2"}, {"question": "word " * 60 + "?", "answer": "3"}]
+    source = write_jsonl(tmp_path / "len.jsonl", rows)
+    preset = make_preset(model=micro_model, data={"train": {"source": str(source)}, "max_prompt_tokens": 40})
+    summary = prepare(cli, preset)
+    assert summary["train_rows"] == 1 and summary["dropped"]["train"]["too_long"] == 1
+    r = cli("prepare-data", preset, "data.max_prompt_tokens=2", "--overwrite")
+    assert r.code == 2 and "data.max_prompt_tokens=2 left no train rows" in r.stderr
+
+
+def test_difficulty_filter_writes_pass_rates(cli, make_preset, tmp_path, micro_model):
+    preset = make_preset(model=micro_model, data={
+        "train": {"source": "task:arithmetic", "rows": 4, "args": {"digits": 1}},
+        "difficulty": {"enabled": True, "samples": 2, "min_pass": 0.0, "max_pass": 1.0, "max_new_tokens": 4}})
+    summary = prepare(cli, preset)
+    assert summary["train_rows"] == 4 and summary["dropped"]["train"]["pass_rate"] == 0
+    rates = read_jsonl(data_dir(tmp_path) / "pass_rates.jsonl")
+    assert len(rates) == 4 and all(0.0 <= r["pass_rate"] <= 1.0 and r["kept"] for r in rates)
+    # a random micro model solves nothing: the default band keeps no prompt, and says which filter emptied it
+    r = cli("prepare-data", preset, "data.difficulty.min_pass=0.5", "--overwrite")
+    assert r.code == 2 and "data.difficulty left no train rows" in r.stderr
+
+
+def test_warns_when_chat_template_opens_think(cli, make_preset, tmp_path, micro_model):
+    from transformers import AutoTokenizer
+
+    model = tmp_path / "thinker"
+    shutil.copytree(micro_model, model)
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.chat_template = tok.chat_template.replace("'<|im_start|>assistant\n'", "'<|im_start|>assistant\n<think>\n'")
+    tok.save_pretrained(model)
+    summary = prepare(cli, make_preset(model=model))
+    assert any("already opens <think>" in w for w in summary["warnings"])
+    manifest = json.loads((data_dir(tmp_path) / "manifest.json").read_text())
+    assert manifest["warnings"] == summary["warnings"]
+    plain = prepare(cli, make_preset(model=micro_model, name="plain"))
+    assert plain["warnings"] == []
