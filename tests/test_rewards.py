@@ -199,3 +199,15 @@ def test_user_reward_problems_are_collected(tmp_path: Path) -> None:
     assert "ModuleNotFoundError" in problems[4]
     assert "did you mean 'think_format'" in problems[5]
     assert validate_reward_specs([Spec("math_accuracy"), Spec("my_rewards.py:good")], base_dir=tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["extract", "correctness", "accuracy", "format", "length", "code", "math_check"],
+)
+def test_docstring_examples_hold(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"rlr.rewards.{module}"))
+    assert result.failed == 0 and result.attempted > 0

@@ -41,9 +41,9 @@ def test_extract_answer(text: str, expected: str | None) -> None:
     assert extract_answer(text) == expected
 
 
-@settings(max_examples=200, deadline=200)
+@settings(max_examples=200, deadline=None)  # speed is checked below, without load flakiness
 @given(st.text(alphabet=st.sampled_from(list("\\boxed{}<>/thinkanswr 0123456789.$")), max_size=400))
-def test_extract_answer_never_raises_and_is_fast(text: str) -> None:
+def test_extract_answer_never_raises(text: str) -> None:
     result = extract_answer(text)
     assert result is None or isinstance(result, str)
 
