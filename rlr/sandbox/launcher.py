@@ -79,13 +79,18 @@ def _setup(cfg):
             try:
                 os.setgid(candidate)
                 os.setuid(candidate)
-                enforced.append("uid")
+                enforced.append("uid" if candidate == uid else "uid_nobody")  # nobody: shared, not swept
                 break
             except OSError:
                 pass
         else:
             sys.stderr.write("rlr sandbox: could not drop root privileges; refusing to run the code\n")
             os._exit(125)
+    try:  # die with the parent (set after the uid change, which clears it); grandchildren are swept instead
+        if libc.prctl(1, 9, 0, 0, 0) == 0:  # PR_SET_PDEATHSIG, SIGKILL
+            enforced.append("parent_death")
+    except Exception:
+        pass
     os.write(cfg["report_fd"], json.dumps(enforced).encode())
     os.close(cfg["report_fd"])
 
