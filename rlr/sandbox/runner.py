@@ -14,11 +14,14 @@ What is enforced, and where (see `SandboxResult.enforced` for what a given run a
   cannot signal the parent, read `/proc/<parent>/environ`, or write outside its temp dir. It also gets a
   mount namespace where /tmp, /var/tmp and /dev/shm are fresh tmpfs of `max_file_mb` each (`"private_tmp"`),
   so nothing is left behind in world-writable places and runs cannot see each other. Not root: no uid drop,
-  so the code could signal processes of the same user; RLIMIT_NPROC is then set to the user's current
-  process count plus `max_processes`.
+  so the code could signal processes of the same user, and a grandchild that calls `setsid()` escapes the
+  group kill; RLIMIT_NPROC is then the user's current task count (threads included) plus `max_processes`.
+  Where the fresh uid is outside a user namespace's map, the child falls back to `nobody` (`"uid_nobody"`,
+  shared between runs and not swept).
 - Network: a new network namespace (`unshare(CLONE_NEWNET)`, plus CLONE_NEWUSER when not root) has only a
   downed loopback, so even 127.0.0.1 is unreachable. If the kernel refuses, the run goes on with network
   and `"network"` is missing from `enforced`.
+- Lifetime: the child gets SIGKILL if the parent dies (PR_SET_PDEATHSIG; `"parent_death"`).
 - Environment: a minimal allow-list (PATH, LANG, HOME/TMPDIR = the temp dir); no tokens or keys.
 - Files: a fresh temp dir as cwd and HOME, removed afterwards.
 - Output: stdout/stderr are read incrementally; past `max_output_bytes` in total the process group is
