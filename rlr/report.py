@@ -1,0 +1,261 @@
+"""`rlr report`: PNG plots and a markdown summary of one run directory, or several overlaid for comparison.
+
+The report only reads what the stages left in `runs/<name>/` and is tolerant by design: runs are inspected while
+training is still going (a half-written last line of metrics.jsonl is skipped), different algorithms and TRL
+versions log different keys (panels without data are skipped and named in report.md), and evaluation results are
+found by looking for any `results.json` under `eval/`, whether one file compares several models or each model has
+its own. Only a run directory that does not exist or holds no stage output at all is an error (exit 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlr.errors import UserError
+from rlr.runs import STAGES, atomic_write_text, read_json
+
+log = logging.getLogger(__name__)
+
+EVAL_COLUMNS = ("num_problems", "pass@1", "maj@", "pass@", "avg@n", "greedy_accuracy", "mean_score", "mean_length",
+                "truncation_rate", "format_compliance")
+
+
+@dataclass
+class RunData:
+    """Everything the report needs from one `runs/<name>/` directory."""
+
+    name: str
+    path: Path
+    manifests: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> manifest.json
+    metrics: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # stage -> metrics.jsonl records
+    eval_rows: list[dict[str, Any]] = field(default_factory=list)  # {"label", "benchmark", "metrics"}
+    bad_lines: int = 0
+
+
+def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
+    records, bad = [], 0
+    for line in path.read_text(errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            bad += 1  # a stage still writing leaves a partial last line
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records, bad
+
+
+def _benchmarks(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-benchmark metrics of one model: `benchmarks`, else `summarize()`'s `per_task`, else flat metrics."""
+    for key in ("benchmarks", "per_task"):
+        if isinstance(entry.get(key), dict):
+            return {str(b): m for b, m in entry[key].items() if isinstance(m, dict)}
+    if any(isinstance(v, (int, float)) and "@" in k for k, v in entry.items()):
+        return {str(entry.get("benchmark", "all")): entry}
+    return {}
+
+
+def _eval_rows(eval_dir: Path) -> list[dict[str, Any]]:
+    """Rows of (model label, benchmark, metrics) from every results.json under eval/; a combined file wins over a
+    per-model file for the same label, since the evaluate stage writes the combined one last."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    files = sorted(eval_dir.rglob("results.json"), key=lambda p: (-len(p.relative_to(eval_dir).parts), str(p)))
+    for path in files:
+        try:
+            doc = read_json(path)
+        except (OSError, json.JSONDecodeError) as e:
+            log.warning("skipping %s: %s", path, e)
+            continue
+        if not isinstance(doc, dict):
+            continue
+        rel = path.parent.relative_to(eval_dir)
+        if isinstance(doc.get("table"), dict):  # the comparison the evaluate stage rebuilds: label -> bench -> metrics
+            entries = {str(label): {"benchmarks": b} for label, b in doc["table"].items() if isinstance(b, dict)}
+        elif isinstance(doc.get("models"), dict):
+            entries = {str(label): e for label, e in doc["models"].items() if isinstance(e, dict)}
+        else:
+            model = doc.get("model")
+            default = str(rel) if rel.parts else Path(model).name if isinstance(model, str) else "model"
+            entries = {str(doc.get("label") or default): doc}
+        for label, entry in entries.items():
+            for bench, metrics in _benchmarks(entry).items():
+                found[(label, bench)] = metrics
+    return [{"label": label, "benchmark": bench, "metrics": m} for (label, bench), m in found.items()]
+
+
+def load_run(path: Path) -> RunData:
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{path}: no such run directory; pass runs/<name> (the directory holding sft/, rl/, eval/)")
+    run = RunData(name=path.resolve().name, path=path)
+    stage_dirs = [path / s for s in STAGES] + sorted(
+        p for p in path.iterdir() if p.is_dir() and p.name not in STAGES and (p / "manifest.json").is_file())
+    for stage_dir in stage_dirs:
+        # evaluate keeps one stage per model (eval/<label>/manifest.json), so look one level down as well
+        nested = sorted(stage_dir.glob("*/manifest.json")) if stage_dir.is_dir() else []
+        for manifest in [stage_dir / "manifest.json", *nested]:
+            if manifest.is_file():
+                try:
+                    run.manifests[manifest.parent.relative_to(path).as_posix()] = read_json(manifest)
+                except (OSError, json.JSONDecodeError) as e:
+                    log.warning("skipping %s: %s", manifest, e)
+        if (stage_dir / "metrics.jsonl").is_file():
+            run.metrics[stage_dir.name], bad = _read_jsonl(stage_dir / "metrics.jsonl")
+            run.bad_lines += bad
+    if (path / "eval").is_dir():
+        run.eval_rows = _eval_rows(path / "eval")
+    if not (run.manifests or run.metrics or run.eval_rows):
+        hint = ""
+        if (path / "manifest.json").is_file() or (path / "metrics.jsonl").is_file():
+            hint = f" (this looks like a stage directory: pass its parent {path.parent})"
+        raise UserError(f"{path}: no stage outputs (no manifest.json, metrics.jsonl or eval results.json in "
+                        f"{', '.join(STAGES)}){hint}")
+    return run
+
+
+def _unique_names(runs: list[RunData]) -> None:
+    """Runs from different output dirs may share a name; the legend must still tell them apart."""
+    seen: dict[str, int] = {}
+    for run in runs:
+        seen[run.name] = seen.get(run.name, 0) + 1
+    for run in runs:
+        if seen[run.name] > 1:
+            run.name = f"{run.path.resolve().parent.name}/{run.name}"
+
+
+def _wall_time(manifest: dict[str, Any]) -> str:
+    seconds = manifest.get("duration_s")
+    if not isinstance(seconds, (int, float)) and manifest.get("status") == "running" and manifest.get("started_at"):
+        try:
+            start = dt.datetime.fromisoformat(str(manifest["started_at"]))
+            seconds = (dt.datetime.now(dt.timezone.utc) - start).total_seconds()
+            return f"{_duration(seconds)} so far"
+        except (TypeError, ValueError):
+            return "?"
+    return _duration(seconds) if isinstance(seconds, (int, float)) else "?"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "–" if value is None else str(value)
+    if isinstance(value, int) or (math.isfinite(value) and value == int(value) and abs(value) >= 10):
+        return f"{int(value)}"
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def _first_last(records: list[dict[str, Any]], key: str) -> str | None:
+    from rlr.report_plots import series
+
+    steps, values = series(records, key)
+    if not steps:
+        return None
+    return f"{_fmt(values[0])} (step {_fmt(steps[0])}) -> {_fmt(values[-1])} (step {_fmt(steps[-1])})"
+
+
+def _eval_columns(rows: list[dict[str, Any]]) -> list[str]:
+    present = list(dict.fromkeys(m for row in rows for m, v in row["metrics"].items()
+                                 if isinstance(v, (int, float)) and not isinstance(v, bool)))
+    columns: list[str] = []
+    for prefix in EVAL_COLUMNS:
+        columns += sorted((m for m in present if m == prefix or (prefix.endswith("@") and m.startswith(prefix)
+                           and m[len(prefix):].isdigit())), key=lambda m: (len(m), m))
+    return list(dict.fromkeys(columns))
+
+
+def _eval_table(rows: list[dict[str, Any]]) -> list[str]:
+    columns = _eval_columns(rows)
+    if not columns:
+        return ["No numeric eval metrics found under eval/."]
+    lines = ["| model | benchmark | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for row in sorted(rows, key=lambda r: (r["benchmark"], r["label"])):
+        cells = []
+        for column in columns:
+            value, ci = row["metrics"].get(column), row["metrics"].get(f"{column}_ci")
+            text = _fmt(value)
+            if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(c, (int, float)) for c in ci):
+                text += f" [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+            cells.append(text)
+        lines.append(f"| {row['label']} | {row['benchmark']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _run_section(run: RunData) -> list[str]:
+    lines = [f"## {run.name}", "", f"`{run.path}`", ""]
+    if run.manifests:
+        lines += ["| stage | status | wall time | finished |", "|---|---|---|---|"]
+        for stage, manifest in run.manifests.items():
+            lines.append(f"| {stage} | {manifest.get('status', '?')} | {_wall_time(manifest)} | "
+                         f"{manifest.get('finished_at') or '–'} |")
+        lines.append("")
+    rl = run.metrics.get("rl", [])
+    per_function = sorted({k for r in rl for k in r if k.startswith("rewards/") and k.endswith("/mean")})
+    reward_keys = ["reward", "accuracy", *per_function]
+    for key in [*reward_keys, "completions/mean_length"]:
+        summary = _first_last(rl, key)
+        if summary:
+            lines.append(f"- rl `{key}`: {summary}")
+    for key in ("loss", "mean_token_accuracy"):
+        summary = _first_last(run.metrics.get("sft", []), key)
+        if summary:
+            lines.append(f"- sft `{key}`: {summary}")
+    if run.bad_lines:
+        lines.append(f"- skipped {run.bad_lines} unreadable metrics line(s) (a stage may still be writing)")
+    if run.eval_rows:
+        lines += ["", "Eval (95% bootstrap CI in brackets):", "", *_eval_table(run.eval_rows)]
+    return [*lines, ""]
+
+
+def write_report(run_dirs: list[Path], out: Path | None) -> Path:
+    """Write `<out>/report.md` and its PNGs (default out: `<first run>/report/`); returns the report.md path."""
+    from rlr.report_plots import FIGURES, draw_curves, draw_eval
+
+    if not run_dirs:
+        raise UserError("pass at least one run directory, e.g. rlr report runs/<name>")
+    runs = [load_run(Path(p)) for p in run_dirs]
+    _unique_names(runs)
+    out_dir = Path(out) if out is not None else Path(run_dirs[0]) / "report"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; pass a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    lines = ["# rlr report", "", "Runs: " + ", ".join(f"`{r.name}`" for r in runs), "", "## Plots", ""]
+    skipped: list[str] = []
+    for spec in FIGURES:
+        stage_runs = {r.name: r.metrics[spec.stage] for r in runs if r.metrics.get(spec.stage)}
+        if not stage_runs:
+            skipped.append(f"`{spec.name}`: no {spec.stage}/metrics.jsonl with records")
+            continue
+        drawn = draw_curves(spec, stage_runs, out_dir)
+        skipped += [f"`{spec.name}`: {s}" for s in drawn.skipped]
+        if drawn.file:
+            lines += [f"### {spec.name}", "", f"Panels: {', '.join(drawn.panels)}", "",
+                      f"![{spec.name}]({drawn.file})", ""]
+    eval_rows = [{**row, "label": row["label"] if len(runs) == 1 else f"{run.name}/{row['label']}"}
+                 for run in runs for row in run.eval_rows]
+    drawn = draw_eval(eval_rows, out_dir)
+    skipped += [f"`eval`: {s}" for s in drawn.skipped]
+    if drawn.file:
+        lines += ["### eval", "", f"Panels: {', '.join(drawn.panels)}", "", f"![eval]({drawn.file})", ""]
+    if skipped:
+        lines += ["Skipped (no data):", "", *[f"- {s}" for s in skipped], ""]
+    for run in runs:
+        lines += _run_section(run)
+    path = out_dir / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path

@@ -1,0 +1,196 @@
+"""`rlr report` on synthetic run directories: files, valid PNGs, panels, overlays, missing keys, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _write_jsonl(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def _manifest(path: Path, stage: str, status: str = "complete", duration: float | None = 12.5) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "manifest.json").write_text(json.dumps(
+        {"stage": stage, "status": status, "started_at": "2026-01-01T00:00:00+00:00",
+         "finished_at": "2026-01-01T00:00:12+00:00" if duration else None, "duration_s": duration}))
+
+
+def _rl_record(step: int, shift: float = 0.0) -> dict:
+    acc = min(1.0, 0.1 + 0.04 * step + shift)
+    return {
+        "step": step, "loss": 0.01 * math.sin(step), "reward": acc + 0.1, "reward_std": 0.2, "accuracy": acc,
+        "rewards/accuracy/mean": acc, "rewards/think_format/mean": 0.5, "completions/mean_length": 100 + 5 * step,
+        "completions/max_length": 200 + 10 * step, "completions/clipped_ratio": 0.05, "kl": 0.001 * step,
+        "entropy": 1.5 - 0.02 * step, "frac_reward_zero_std": 0.3, "clip_ratio/region_mean": 0.0,
+        "learning_rate": 1e-6, "step_time_s": 2.0, "tokens_per_s": 900.0,
+        "dynamic_sampling/zero_std_frac_before": 0.4, "dynamic_sampling/zero_std_frac_after": 0.0,
+    }
+
+
+def _eval_model(run: Path, label: str, benchmarks: dict) -> None:
+    """What `rlr evaluate --model <label>` leaves: eval/<label>/{manifest,results}.json, then the comparison."""
+    from rlr.evaluate.compare import write_comparison
+
+    _manifest(run / "eval" / label, f"eval/{label}", duration=8.0)
+    (run / "eval" / label / "results.json").write_text(json.dumps({
+        "label": label, "model": {"requested": label, "path": f"/models/{label}"},
+        "benchmarks": {b: {**m, "per_task": {b: m}, "timing": {"tokens_per_s": 50.0}} for b, m in benchmarks.items()},
+    }))
+    write_comparison(run / "eval")
+
+
+def make_run(root: Path, name: str, shift: float = 0.0) -> Path:
+    """A complete run: sft + rl metrics, manifests, base and rl models evaluated on two benchmarks."""
+    run = root / name
+    _manifest(run / "sft", "sft", duration=30.0)
+    _write_jsonl(run / "sft" / "metrics.jsonl", [{"step": s, "loss": 2.0 / s, "mean_token_accuracy": 0.5 + 0.02 * s,
+                                                  "learning_rate": 1e-5} for s in range(1, 11)])
+    _manifest(run / "rl", "rl", duration=3725.0)
+    _write_jsonl(run / "rl" / "metrics.jsonl",
+                 [_rl_record(s, shift) for s in range(1, 21)] + [{"step": 20, "train_runtime": 99.0}])
+    bench = {"num_problems": 50, "pass@1": 0.4 + shift, "pass@1_ci": [0.3 + shift, 0.5 + shift], "maj@8": 0.5,
+             "avg@n": 0.4, "avg@n_ci": [0.32, 0.48], "greedy_accuracy": 0.45, "mean_length": 150.0}
+    _eval_model(run, "base", {"gsm8k": {**bench, "pass@1": 0.2, "pass@1_ci": [0.1, 0.3]}, "math500": bench})
+    _eval_model(run, "rl", {"gsm8k": bench, "math500": bench})
+    return run
+
+
+def assert_png(path: Path) -> tuple[int, int]:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, path
+    from matplotlib.image import imread
+
+    image = imread(path)
+    assert image.shape[0] > 100 and image.shape[1] > 100
+    return image.shape[0], image.shape[1]
+
+
+def test_report_one_run(cli, tmp_path):
+    run = make_run(tmp_path / "runs", "gsm8k-grpo")
+    result = cli("report", run)
+    assert result.code == 0, result.stderr
+    report = run / "report" / "report.md"
+    assert result.stdout.strip() == str(report)
+    for name in ("reward", "length", "kl_entropy", "zero_std", "rl_optim", "throughput", "sft", "eval"):
+        assert_png(run / "report" / f"{name}.png")
+        assert f"![{name}]({name}.png)" in report.read_text()
+    text = report.read_text()
+    for title in ("Reward", "Accuracy", "Reward per function", "Completion length", "KL to reference", "Entropy",
+                  "Zero-variance groups", "SFT loss", "SFT token accuracy", "pass@1", "maj@8"):
+        assert title in text
+    assert "| rl | complete | 1h 02m |" in text and "| sft | complete | 30.0s |" in text
+    assert "| eval/base | complete | 8.0s |" in text
+    assert "rl `reward`: 0.24 (step 1)" in text and "(step 20)" in text
+    assert "| rl | gsm8k | 50 | 0.4 [0.3, 0.5] | 0.5 |" in text  # eval table: n, pass@1 with its CI, maj@8
+    assert "Skipped" not in text
+    assert not list((run / "report").glob("*.tmp"))  # atomic writes leave no temp files
+
+
+def test_report_overlays_two_runs(cli, tmp_path):
+    a = make_run(tmp_path / "runs", "grpo")
+    b = make_run(tmp_path / "runs", "dapo", shift=0.1)
+    out = tmp_path / "cmp"
+    result = cli("report", a, b, "--out", out)
+    assert result.code == 0, result.stderr
+    text = (out / "report.md").read_text()
+    assert "## grpo" in text and "## dapo" in text and "| grpo/rl | gsm8k |" not in text
+    assert_png(out / "reward.png")
+
+    # the legend of every panel names both runs
+    from rlr.report import load_run
+    from rlr.report_plots import FIGURES, draw_curves
+
+    drawn = draw_curves(FIGURES[0], {r.name: r.metrics["rl"] for r in map(load_run, (a, b))}, tmp_path)
+    assert drawn.panels == ["Reward", "Accuracy", "Reward per function"]
+
+
+def test_overlay_legend_names_both_runs(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from rlr.report import load_run
+    from rlr.report_plots import FIGURES, draw_curves
+
+    legends: list[list[str]] = []
+    original = Figure.savefig
+
+    def spy(self, *args, **kwargs):
+        legends.extend([t.get_text() for t in ax.get_legend().get_texts()] for ax in self.axes)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    runs = {r.name: r.metrics["rl"] for r in map(load_run, (make_run(tmp_path, "grpo"), make_run(tmp_path, "dapo")))}
+    draw_curves(FIGURES[1], runs, tmp_path)
+    assert legends[0] == ["grpo: mean_length", "grpo: max_length", "dapo: mean_length", "dapo: max_length"]
+    assert legends[1] == ["grpo", "dapo"]
+
+
+def test_missing_keys_are_skipped(cli, tmp_path):
+    run = tmp_path / "runs" / "sparse"
+    _write_jsonl(run / "rl" / "metrics.jsonl",
+                 [{"step": s, "reward": 0.1 * s, "kl": None} for s in range(1, 6)])
+    with open(run / "rl" / "metrics.jsonl", "a") as f:
+        f.write('{"step": 6, "rew')  # a stage still writing
+    result = cli("report", run)
+    assert result.code == 0, result.stderr
+    out = run / "report"
+    assert_png(out / "reward.png")
+    assert sorted(p.name for p in out.glob("*.png")) == ["reward.png"]
+    text = (out / "report.md").read_text()
+    assert "Panels: Reward\n" in text
+    assert "Accuracy (no accuracy or matching keys in rl/metrics.jsonl)" in text
+    assert "KL to reference (no kl in rl/metrics.jsonl)" in text
+    assert "`sft`: no sft/metrics.jsonl" in text and "`eval`: Eval (no results.json" in text
+    assert "skipped 1 unreadable metrics line" in text
+
+
+@pytest.mark.parametrize("layout", ["combined", "per_model"])
+def test_other_eval_layouts(cli, tmp_path, layout):
+    """Tolerant reading: one hand-written {"models": {label: {"benchmarks": ...}}} file, or per-model files only."""
+    run = tmp_path / "runs" / "e"
+    models = {label: {"benchmarks": {"gsm8k": {"pass@1": s, "pass@1_ci": [s - 0.1, s + 0.1], "maj@4": s}}}
+              for label, s in (("base", 0.2), ("rl", 0.6))}
+    if layout == "combined":
+        (run / "eval").mkdir(parents=True)
+        (run / "eval" / "results.json").write_text(json.dumps({"models": models}))
+    for label, doc in models.items() if layout == "per_model" else ():
+        (run / "eval" / label).mkdir(parents=True)
+        (run / "eval" / label / "results.json").write_text(json.dumps({"model": f"/m/{label}", **doc}))
+    result = cli("report", run, "--out", tmp_path / "out")
+    assert result.code == 0, result.stderr
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "| base | gsm8k | 0.2 [0.1, 0.3] | 0.2 |" in text and "| rl | gsm8k | 0.6 [0.5, 0.7] | 0.6 |" in text
+    assert "Panels: pass@1, maj@4" in text
+    assert_png(tmp_path / "out" / "eval.png")
+
+
+@pytest.mark.parametrize("setup", ["missing", "empty", "stage_dir"])
+def test_bad_run_dir_exits_2(cli, tmp_path, setup):
+    target = tmp_path / "runs" / "nope"
+    if setup == "empty":
+        (target / "rl").mkdir(parents=True)
+    elif setup == "stage_dir":
+        target = make_run(tmp_path / "runs", "r") / "rl"
+    result = cli("report", target)
+    assert result.code == 2
+    assert str(target) in result.stderr
+    if setup == "stage_dir":
+        assert "stage directory" in result.stderr
+
+
+def test_running_stage_and_resumed_steps(tmp_path):
+    """A resumed stage re-logs steps; the last value per step wins. A running stage shows time so far."""
+    from rlr.report import _wall_time
+    from rlr.report_plots import series
+
+    records = [{"step": 1, "reward": 0.1}, {"step": 2, "reward": 0.2}, {"step": 2, "reward": 0.3},
+               {"step": 3, "reward": float("nan")}, {"reward": 0.9}]
+    assert series(records, "reward") == ([1.0, 2.0, 5.0], [0.1, 0.3, 0.9])
+    assert _wall_time({"status": "running", "started_at": "2020-01-01T00:00:00+00:00"}).endswith("so far")
+    assert _wall_time({"status": "failed"}) == "?"
