@@ -140,6 +140,16 @@ def test_adversarial_inputs_time_out_and_are_counted() -> None:
         pool.close()
 
 
+def test_items_queued_behind_a_stuck_one_are_resent() -> None:
+    pool = MathVerifyPool(workers=1, timeout_s=1.0)
+    try:
+        big = "x" * 100_000 + r" \boxed{1}"  # larger than a pipe buffer: sent only to an idle worker
+        pairs = [(r"\boxed{9^{9^{9^{9}}}}", "3"), (r"\boxed{5}", "5"), (r"\boxed{6}", "7"), (big, "1")]
+        assert pool.score(pairs) == [(0.0, "timeout"), (1.0, "ok"), (0.0, "ok"), (1.0, "ok")]
+    finally:
+        pool.close()
+
+
 def test_stats_count_timeouts_and_no_answers() -> None:
     reset_correctness_stats()
     results = score_correctness_detailed(["no answer", r"\boxed{9^{9^{9^{9}}}}", r"\boxed{1}"], ["1", "1", "1"],

@@ -1,11 +1,13 @@
 """A small pool of math-verify worker processes with a hard per-item timeout.
 
 Design: N long-lived workers (`python -m rlr.rewards.math_check`, started on first use, ~0.5 s each, in
-parallel). The parent hands one item at a time to each idle worker over a pipe and waits with `select`;
-an item that overruns `timeout_s` gets its worker SIGKILLed and replaced, and scores 0 with status
-"timeout". There is deliberately no in-process fast path: a hard timeout needs a process that can be
-killed (a signal handler cannot interrupt sympy inside C code, and does not work off the main thread),
-and a warm worker costs only a pipe round trip (~0.1 ms) per item against 1-50 ms of math-verify.
+parallel). The parent keeps up to two items in each worker's pipe (so a worker never waits for the parent)
+and waits with `select`; the item a worker is on must finish within `timeout_s` of its start, else the
+worker is SIGKILLed and replaced, the item scores 0 with status "timeout", and the item queued behind it
+is sent again to another worker. There is deliberately no in-process fast path: a hard timeout needs a
+process that can be killed (a signal handler cannot interrupt sympy inside C code, and does not work off
+the main thread), and a warm worker costs only a pipe write and read per item against 1-50 ms of
+math-verify.
 Workers are subprocesses rather than multiprocessing children so that nothing is forked from a threaded
 trainer and no `__main__` re-import happens. A pool belongs to the process that created it; after a
 fork the child makes its own.
@@ -28,6 +30,8 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_DEPTH = 2  # items in flight per worker: the next one is already in the pipe when an answer goes back
+_PIPE_SAFE_BYTES = 60_000  # below Linux's 64 KiB pipe buffer
 
 
 class _Worker:
@@ -47,14 +51,27 @@ class _Worker:
         self.fd = self.proc.stdout.fileno()
         self.buffer = b""
         self.ready = False
-        self.item: int | None = None
-        self.deadline = 0.0
+        self.inflight: deque[int] = deque()  # items sent, answered in this order
+        self.head_started = 0.0  # when the worker began the first in-flight item
 
-    def send(self, item: int, completion: str, answer: str, timeout_s: float) -> None:
+    def can_take(self, line: bytes) -> bool:
+        """Idle, or one item queued behind the current one when it fits the pipe buffer: a full pipe would
+        block our write while the worker is stuck, and then nobody would enforce the timeout."""
+        if not self.ready or len(self.inflight) >= _DEPTH:
+            return False
+        return not self.inflight or len(line) < _PIPE_SAFE_BYTES
+
+    def send(self, item: int, line: bytes) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps([item, completion, answer]) + "\n").encode())
+        self.proc.stdin.write(line)
         self.proc.stdin.flush()
-        self.item, self.deadline = item, time.monotonic() + timeout_s
+        if not self.inflight:
+            self.head_started = time.monotonic()
+        self.inflight.append(item)
+
+    def answered(self) -> int:
+        self.head_started = time.monotonic()
+        return self.inflight.popleft()
 
     def read_lines(self) -> list[bytes] | None:
         """Complete lines available now; None at EOF (the worker died)."""
@@ -107,20 +124,22 @@ class MathVerifyPool:
             self._workers, self._pid = [], os.getpid()
         while len(self._workers) < min(self.n_workers, len(pairs)):
             self._workers.append(self._start_worker())
+        lines = [(json.dumps([i, c, a]) + "\n").encode() for i, (c, a) in enumerate(pairs)]
         results: list[tuple[float, str] | None] = [None] * len(pairs)
         pending = deque(range(len(pairs)))
         started = time.monotonic()
-        while pending or any(w.item is not None for w in self._workers):
+        while pending or any(w.inflight for w in self._workers):
             for w in self._workers:
-                if w.ready and w.item is None and pending:
+                while pending and w.can_take(lines[pending[0]]):
                     i = pending.popleft()
                     try:
-                        w.send(i, pairs[i][0], pairs[i][1], timeout_s)
-                    except (BrokenPipeError, OSError):
+                        w.send(i, lines[i])
+                    except OSError:  # died between two items: resend everything it had
                         pending.appendleft(i)
-                        self._replace(w)
+                        self._replace(w, pending)
+                        break
             now = time.monotonic()
-            waits = [w.deadline - now for w in self._workers if w.item is not None]
+            waits = [w.head_started + timeout_s - now for w in self._workers if w.inflight]
             if not any(w.ready for w in self._workers):
                 if now - started > self.start_timeout_s:
                     raise RuntimeError("math-verify workers did not start; run `python -m rlr.rewards.math_check`")
@@ -128,36 +147,44 @@ class MathVerifyPool:
             readable, _, _ = select.select([w.fd for w in self._workers], [], [], max(0.0, min(waits, default=0.5)))
             for w in list(self._workers):
                 if w.fd in readable:
-                    lines = w.read_lines()
-                    if lines is None:  # died (e.g. killed by the OOM killer): its item scores 0
-                        if not w.ready:
-                            self.close()
-                            raise RuntimeError(
-                                "a math-verify worker exited while starting; run `python -m rlr.rewards.math_check` "
-                                "to see why (is math-verify installed?)"
-                            )
-                        if w.item is not None:
-                            results[w.item] = (0.0, "error")
-                        self._replace(w)
-                        continue
-                    for line in lines:
-                        if line == b"ready":
-                            w.ready = True
-                        else:
-                            item, score, status = json.loads(line)
-                            results[item] = (float(score), status)
-                            w.item = None
-                elif w.item is not None and time.monotonic() > w.deadline:
-                    logger.debug("math-verify timed out on item %d; replacing its worker", w.item)
-                    results[w.item] = (0.0, "timeout")
-                    self._replace(w)
+                    self._read(w, results, pending)
+                elif w.inflight and time.monotonic() > w.head_started + timeout_s:
+                    item = w.inflight.popleft()
+                    logger.debug("math-verify timed out on item %d; replacing its worker", item)
+                    results[item] = (0.0, "timeout")
+                    self._replace(w, pending)
         return [r if r is not None else (0.0, "error") for r in results]
+
+    def _read(self, w: _Worker, results: list[tuple[float, str] | None], pending: deque[int]) -> None:
+        lines = w.read_lines()
+        if lines is None:  # died (e.g. killed by the OOM killer): its current item scores 0
+            if not w.ready:
+                self.close()
+                raise RuntimeError(
+                    "a math-verify worker exited while starting; run `python -m rlr.rewards.math_check` "
+                    "to see why (is math-verify installed?)"
+                )
+            if w.inflight:
+                results[w.inflight.popleft()] = (0.0, "error")
+            self._replace(w, pending)
+            return
+        for line in lines:
+            if line == b"ready":
+                w.ready = True
+                continue
+            item, score, status = json.loads(line)
+            if w.answered() != item:  # the protocol is strictly in order; anything else is a bug
+                raise RuntimeError(f"math-verify worker answered item {item} out of order")
+            results[item] = (float(score), status)
 
     def _start_worker(self) -> _Worker:
         return _Worker(self.memory_mb)
 
-    def _replace(self, worker: _Worker) -> None:
+    def _replace(self, worker: _Worker, pending: deque[int]) -> None:
+        """Kill a worker and start a fresh one; items it had queued but not begun go back to `pending`."""
         worker.kill()
+        pending.extendleft(reversed(worker.inflight))
+        worker.inflight.clear()
         self._workers[self._workers.index(worker)] = self._start_worker()
 
     def close(self) -> None:
