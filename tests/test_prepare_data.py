@@ -68,7 +68,7 @@ def test_procedural_source_end_to_end(cli, make_preset, tmp_path):
 def test_gsm8k_format_file_extracts_after_hashes(cli, make_preset, tmp_path):
     rows = [*gsm8k_rows(20), {"question": "A question with no final answer marker?", "answer": "just prose"}]
     source = write_jsonl(tmp_path / "gsm8k.jsonl", rows)
-    preset = make_preset(data={"train": {"source": str(source), "answer_format": "gsm8k"}},
+    preset = make_preset(data={"train": {"source": str(source)}},  # answer_format auto: detected once per source
                          template={"system": "none", "answer_format": "boxed", "chat": False})
     summary = prepare(cli, preset)
     assert summary["train_rows"] == 20 and summary["eval_rows"] == 0
@@ -79,6 +79,9 @@ def test_gsm8k_format_file_extracts_after_hashes(cli, make_preset, tmp_path):
     assert row["answer"] == "1003" and row["solution"] == "He buys crates.\n<<3*7=42>>" and row["task"] == "math"
     assert row["prompt"] == rows[3]["question"] + "\nPut your final answer within \\boxed{}."
     assert not (data_dir(tmp_path) / "eval.jsonl").exists()
+    manifest = json.loads((data_dir(tmp_path) / "manifest.json").read_text())
+    assert manifest["inputs"]["sources"][0]["answer_format_detected"] == "gsm8k"
+    assert manifest["inputs"]["sources"][0]["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
 
 
 def test_math_style_boxed_file(cli, make_preset, tmp_path):
@@ -218,6 +221,19 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[dict[str, Any], str]]:
 
 BAD_INPUTS = ["missing column", "unknown source", "unreadable jsonl", "unreadable parquet", "empty file",
               "empty after filtering", "hub offline", "unknown task"]
+
+
+def test_gym_source(cli, make_preset, tmp_path):
+    preset = make_preset(data={"train": {"source": "gym:chain_sum", "rows": 8}})
+    r = cli("prepare-data", preset, "--json")
+    try:
+        import reasoning_gym  # noqa: F401
+    except ImportError:
+        assert r.code == 2 and "pip install 'rlr[gym]'" in r.stderr
+        assert not (tmp_path / "runs").exists()
+        return
+    assert r.code == 0, r.stderr
+    assert {row["task"] for row in read_jsonl(data_dir(tmp_path) / "train.jsonl")} == {"gym:chain_sum"}
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)

@@ -80,8 +80,8 @@ def build_splits(loaded: LoadedConfig) -> Prepared:
     eval_sources = []
     for i, spec in enumerate(data.eval):
         seed = spec.seed if spec.seed is not None else cfg.run.seed + 1
-        got = _checked(load_source(spec, seed=seed, base_dir=base, split_role="eval", key=f"data.eval[{i}]"),
-                       f"data.eval[{i}]")
+        got = _checked(load_source(spec, seed=seed, base_dir=base, split_role="eval", key=f"data.eval[{i}]",
+                                   num_proc=data.num_proc), f"data.eval[{i}]")
         eval_rows += [{**r, "_src": i} for r in got.rows]
         dropped["eval"].update(got.dropped)
         eval_sources.append(_describe(spec, got, seed, "eval"))
@@ -97,7 +97,8 @@ def build_splits(loaded: LoadedConfig) -> Prepared:
         # File rows are sampled after the filters (so dedup cannot eat into `rows:`); tasks generate exactly that.
         load_spec = spec if procedural else dataclasses.replace(spec, rows=None)
         got = _checked(load_source(load_spec, seed=seed, base_dir=base, split_role="train", exclude=exclude,
-                                   key=f"data.train[{i}]", rows=targets[i] if procedural else None),
+                                   key=f"data.train[{i}]", rows=targets[i] if procedural else None,
+                                   num_proc=data.num_proc),
                        f"data.train[{i}]")
         if got.repeats:
             protected.update(range(len(pool), len(pool) + len(got.rows)))
@@ -246,7 +247,8 @@ def _source_names(specs: list) -> list[str]:
 
 def _describe(spec: Any, got: SourceRows, seed: int, split: str) -> dict[str, Any]:
     return {"split_role": split, **dataclasses.asdict(spec), "seed_used": seed, "rows_read": len(got.rows),
-            "sha256": got.sha256, "dropped": dict(got.dropped), "repeats": got.repeats}
+            "sha256": got.sha256, "answer_format_detected": got.answer_format, "dropped": dict(got.dropped),
+            "repeats": got.repeats}
 
 
 def write_jsonl_files(directory: Path, files: dict[str, list[dict[str, Any]]]) -> dict[str, str]:

@@ -16,6 +16,7 @@ import json
 import os
 import random
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ class SourceRows:
     repeats: bool = False  # procedural rows generated with unique=False on purpose: dedup must keep them
     sha256: str | None = None  # content hash of a local file source
     warnings: list[str] = field(default_factory=list)  # for the manifest; the stage logs them
+    answer_format: str | None = None  # what `auto` detected for this source
 
 
 def source_key(split_role: str, index: int) -> str:
@@ -46,10 +48,12 @@ def source_key(split_role: str, index: int) -> str:
 
 
 def load_source(spec: SourceSpec, *, seed: int, base_dir: Path, split_role: str = "train",
-                exclude: set[str] | None = None, key: str | None = None, rows: int | None = None) -> SourceRows:
+                exclude: set[str] | None = None, key: str | None = None, rows: int | None = None,
+                num_proc: int | None = None) -> SourceRows:
     """The raw rows of `spec`. `exclude`: questions a procedural source must not generate (the eval split).
 
-    `rows` overrides `spec.rows` (a weighted mixture computes it); `key` names the preset entry in errors.
+    `rows` overrides `spec.rows` (a weighted mixture computes it); `key` names the preset entry in errors;
+    `num_proc` parallelises a hub dataset's download/preparation (the one place it pays, see bench_data.py).
     """
     key = key or source_key(split_role, 0)
     want = rows if rows is not None else spec.rows
@@ -57,7 +61,7 @@ def load_source(spec: SourceSpec, *, seed: int, base_dir: Path, split_role: str 
     if s.startswith(("task:", "gym:")):
         return _procedural(spec, seed, split_role, exclude, want)
     if s.startswith("hf:"):
-        records, columns, where = _hub_records(spec)
+        records, columns, where = _hub_records(spec, num_proc)
         out = map_records(records, columns, spec, where=where, key=key)
     else:
         path = resolve_data_path(s, base_dir)
@@ -99,13 +103,14 @@ def _procedural(spec: SourceSpec, seed: int, split_role: str, exclude: set[str] 
     return SourceRows(name=spec.source, rows=rows, repeats=repeats, warnings=[warning] if repeats else [])
 
 
-def _hub_records(spec: SourceSpec) -> tuple[list[dict[str, Any]], list[str], str]:
+def _hub_records(spec: SourceSpec, num_proc: int | None) -> tuple[list[dict[str, Any]], list[str], str]:
     import datasets
 
     dataset_id = spec.source.removeprefix("hf:")
     where = f"hf:{dataset_id}" + (f" ({spec.config})" if spec.config else "") + f" split {spec.split}"
     try:
-        ds = datasets.load_dataset(dataset_id, spec.config, split=spec.split, **spec.args)
+        extra = {"num_proc": num_proc} if num_proc and num_proc > 1 else {}
+        ds = datasets.load_dataset(dataset_id, spec.config, split=spec.split, **extra, **spec.args)
     except Exception as e:  # datasets raises ConnectionError/FileNotFoundError/ValueError/DatasetNotFoundError
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or datasets.config.HF_HUB_OFFLINE:
             raise UserError(f"hf:{dataset_id} is not in the local cache and HF_HUB_OFFLINE=1: set HF_HUB_OFFLINE=0 "
@@ -185,6 +190,10 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
                             f"set {key}.{role} to the column holding the {role}")
     task = spec.task or "math"
     out = SourceRows(name=spec.source, rows=[])
+    answer_format = spec.answer_format
+    if answer_format == "auto":
+        answer_format = out.answer_format = detect_answer_format(
+            _text(r.get(spec.answer)) for r in records[:200] if isinstance(r, dict))
     for i, record in enumerate(records):
         if record is _INVALID or not isinstance(record, dict):
             out.dropped["invalid_json"] += 1
@@ -197,7 +206,7 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         if not raw_answer:
             out.dropped["empty_answer"] += 1
             continue
-        answer, solution, reason = extract_answer_field(raw_answer, spec.answer_format)
+        answer, solution, reason = extract_answer_field(raw_answer, answer_format)
         if answer is None:
             out.dropped[reason] += 1
             continue
@@ -214,6 +223,20 @@ def _text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # parquet/pandas store integer answers as floats once a column has a null
     return str(value).strip()
+
+
+def detect_answer_format(answers: Iterable[str]) -> str:
+    """One format per source, from a sample of its rows: decided per row, a GSM8K row that lost its `####` would
+    silently turn its whole worked solution into the ground-truth answer. Decided per source, it is dropped and
+    counted as `no_gsm8k_answer`."""
+    sample = [a for a in answers if a]
+    if not sample:
+        return "plain"
+    if sum("####" in a for a in sample) * 2 > len(sample):
+        return "gsm8k"
+    if sum("\\boxed" in a or "\\fbox" in a for a in sample) * 2 > len(sample):
+        return "boxed"
+    return "plain"
 
 
 def extract_answer_field(text: str, answer_format: str) -> tuple[str | None, str | None, str]:
