@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rlr.errors import UserError
 from rlr.rewards import correctness_stats, extract_answer, is_correct, reset_correctness_stats, score_correctness
-from rlr.rewards.accuracy import MathAccuracy
+from rlr.rewards.accuracy import MathAccuracy, TaskScore
 from rlr.rewards.correctness import parse_number, score_correctness_detailed
 from rlr.rewards.math_pool import MathVerifyPool
 
@@ -117,6 +117,8 @@ def test_procedural_tasks_use_their_own_verifier() -> None:
     assert scores == [1.0, 0.0]
     with pytest.raises(UserError):
         score_correctness(["1"], ["1"], ["no_such_task"], [None])
+    # Without an answer, a math row is skipped (None) but a procedural row still goes to its verifier.
+    assert TaskScore()(["85", "85"], answer=[None, ""], task=["math", "arithmetic"]) == [None, 0.0]
 
 
 def test_adversarial_inputs_time_out_and_are_counted() -> None:

@@ -2,7 +2,8 @@
 
 All rewards are callable classes rather than closures so that they pickle: TRL's async GRPO rollout worker
 and `datasets.map(num_proc>1)` send reward functions to other processes, and closures cannot be pickled.
-The ground truth comes from the `answer` column; a row without one scores None (TRL skips it).
+The ground truth comes from the `answer` column; a math/exact/numeric row without one scores None (TRL
+skips it), while procedural and gym rows go to their verifier, which may need only `meta`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 from rlr.rewards.common import column, completion_texts
 from rlr.rewards.correctness import score_correctness
+
+_NEEDS_ANSWER = ("math", "exact", "numeric")
 
 
 class Reward:
@@ -39,10 +42,11 @@ class _Correctness(Reward):
         answers = column(kwargs, "answer", n)
         tasks = [self.forced_task or t or "math" for t in column(kwargs, "task", n, "math")]
         metas = column(kwargs, "meta", n)
-        keep = [i for i in range(n) if answers[i] is not None and str(answers[i]).strip() != ""]
+        # Static tasks need a ground truth; procedural and gym verifiers may score from `meta` alone.
+        keep = [i for i in range(n) if tasks[i] not in _NEEDS_ANSWER or str(answers[i] or "").strip()]
         scores = score_correctness(
             [texts[i] for i in keep],
-            [str(answers[i]) for i in keep],
+            ["" if answers[i] is None else str(answers[i]) for i in keep],
             [tasks[i] for i in keep],
             [metas[i] for i in keep],
             timeout_s=self.timeout_s,
