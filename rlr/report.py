@@ -223,7 +223,7 @@ def _run_section(run: RunData) -> list[str]:
 
 def write_report(run_dirs: list[Path], out: Path | None) -> Path:
     """Write `<out>/report.md` and its PNGs (default out: `<first run>/report/`); returns the report.md path."""
-    from rlr.report_plots import FIGURES, draw_curves, draw_eval
+    from rlr.report_plots import FIGURES, SMOOTH_FROM, draw_curves, draw_eval
 
     if not run_dirs:
         raise UserError("pass at least one run directory, e.g. rlr report runs/<name>")
@@ -234,7 +234,9 @@ def write_report(run_dirs: list[Path], out: Path | None) -> Path:
         raise UserError(f"--out {out_dir} is a file; pass a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    lines = ["# rlr report", "", "Runs: " + ", ".join(f"`{r.name}`" for r in runs), "", "## Plots", ""]
+    lines = ["# rlr report", "", "Runs: " + ", ".join(f"`{r.name}`" for r in runs), "", "## Plots", "",
+             f"Curves with {SMOOTH_FROM}+ points are a moving average over ~4% of the steps, raw values faint behind.",
+             ""]
     skipped: list[str] = []
     for spec in FIGURES:
         stage_runs = {r.name: r.metrics[spec.stage] for r in runs if r.metrics.get(spec.stage)}

@@ -31,6 +31,7 @@ class Panel:
     match: Callable[[str], bool] | None = None
     ylabel: str = ""
     band: dict[str, str] = field(default_factory=dict)  # key -> its std key, drawn as a shaded +-1 std band
+    why_missing: str = ""  # the usual reason the keys are absent, for report.md
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         Panel("Clipped (truncated) completions", ("completions/clipped_ratio",), ylabel="fraction"),
     )),
     FigureSpec("kl_entropy", "rl", (
-        Panel("KL to reference", ("kl",), ylabel="KL"),
+        Panel("KL to reference", ("kl",), ylabel="KL", why_missing="TRL logs kl only when beta > 0"),
         Panel("Entropy", ("entropy",), ylabel="nats/token"),
     )),
     FigureSpec("zero_std", "rl", (
@@ -87,6 +88,8 @@ FIGURES: tuple[FigureSpec, ...] = (
     )),
 )
 
+LINE_STYLES = ("-", "--", ":", "-.")
+SMOOTH_FROM = 50  # from this many points a curve is drawn as a moving average over ~4% of its steps
 EVAL_METRICS_PREFERRED = ("pass@1", "avg@n", "greedy_accuracy")  # first choices for the eval bar chart
 
 
@@ -170,6 +173,8 @@ def _figure(rows: int, cols: int, panel_width: float, panel_height: float = 3.6)
 
 def draw_curves(spec: FigureSpec, runs: dict[str, list[dict[str, Any]]], out_dir: Path) -> Drawn:
     """One PNG per figure; each run keeps its colour on every panel and key suffixes tell series apart."""
+    from matplotlib.ticker import MaxNLocator
+
     to_draw: list[tuple[Panel, list[str]]] = []
     skipped: list[str] = []
     for panel in spec.panels:
@@ -178,7 +183,8 @@ def draw_curves(spec: FigureSpec, runs: dict[str, list[dict[str, Any]]], out_dir
             to_draw.append((panel, keys))
         else:
             wanted = " or ".join([*panel.keys, *(["matching keys"] if panel.match else [])])
-            skipped.append(f"{panel.title} (no {wanted} in {spec.stage}/metrics.jsonl)")
+            why = f"; {panel.why_missing}" if panel.why_missing else ""
+            skipped.append(f"{panel.title} (no {wanted} in {spec.stage}/metrics.jsonl{why})")
     if not to_draw:
         return Drawn(None, [], skipped)
 
@@ -187,23 +193,28 @@ def draw_curves(spec: FigureSpec, runs: dict[str, list[dict[str, Any]]], out_dir
     colours = [f"C{i % 10}" for i in range(len(runs))]
     for index, (panel, keys) in enumerate(to_draw):
         ax = fig.add_subplot(rows, cols, index + 1)
-        for colour, (run_name, records) in zip(colours, runs.items(), strict=True):
-            for style, key in zip(("-", "--", ":", "-."), keys, strict=False):
+        for run_colour, (run_name, records) in zip(colours, runs.items(), strict=True):
+            for k, key in enumerate(keys):
+                # several runs: colour = run, line style = key; one run: every key its own colour
+                colour = run_colour if len(runs) > 1 else f"C{k % 10}"
+                style = LINE_STYLES[k % len(LINE_STYLES)] if len(runs) > 1 else "-"
                 steps, values = series(records, key)
                 if not steps:
                     continue
                 label = run_name if len(keys) == 1 else f"{run_name}: {short_name(key)}"
-                smoothed = len(values) >= 50
-                if smoothed:
+                if len(values) >= SMOOTH_FROM:
                     ax.plot(steps, values, color=colour, linestyle=style, alpha=0.25, linewidth=0.8)
-                ax.plot(steps, _smooth(values) if smoothed else values, color=colour, linestyle=style,
-                        label=label, marker="." if len(steps) < 30 else None)
+                    values = _smooth(values)
+                ax.plot(steps, values, color=colour, linestyle=style, label=label,
+                        marker="." if len(steps) < 30 else None)
                 std_steps, std = series(records, panel.band.get(key, ""))
-                if std_steps == steps:
+                if std_steps == steps and len(runs) == 1:  # overlapping bands of several runs hide the curves
+                    std = _smooth(std) if len(std) >= SMOOTH_FROM else std
                     ax.fill_between(steps, [v - s for v, s in zip(values, std, strict=True)],
                                     [v + s for v, s in zip(values, std, strict=True)], color=colour, alpha=0.12)
         ax.set_title(panel.title)
         ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(panel.ylabel or (keys[0] if len(keys) == 1 else ""))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")

@@ -93,42 +93,53 @@ def test_report_one_run(cli, tmp_path):
     assert not list((run / "report").glob("*.tmp"))  # atomic writes leave no temp files
 
 
-def test_report_overlays_two_runs(cli, tmp_path):
+@pytest.fixture
+def legends(monkeypatch) -> dict[str, list[list[str]]]:
+    """figure name -> the legend texts of each of its axes, captured as each PNG is saved."""
+    from matplotlib.figure import Figure
+
+    captured: dict[str, list[list[str]]] = {}
+    original = Figure.savefig
+
+    def spy(self, fname, *args, **kwargs):
+        figure = Path(fname).name.split(".")[1]  # the temp name is .<figure>.<random>.png.tmp
+        captured[figure] = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in self.axes]
+        return original(self, fname, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    return captured
+
+
+def test_report_overlays_two_runs(cli, tmp_path, legends):
+    """Both runs on the same axes: every panel's legend names both, and the eval bars carry run/model labels."""
     a = make_run(tmp_path / "runs", "grpo")
     b = make_run(tmp_path / "runs", "dapo", shift=0.1)
     out = tmp_path / "cmp"
     result = cli("report", a, b, "--out", out)
     assert result.code == 0, result.stderr
-    text = (out / "report.md").read_text()
-    assert "## grpo" in text and "## dapo" in text and "| grpo/rl | gsm8k |" not in text
     assert_png(out / "reward.png")
+    text = (out / "report.md").read_text()
+    assert "## grpo" in text and "## dapo" in text
+    assert "Panels: Reward, Accuracy, Reward per function\n" in text
+    assert sorted(legends) == ["eval", "kl_entropy", "length", "reward", "rl_optim", "sft", "throughput", "zero_std"]
+    for figure, per_axes in legends.items():
+        for labels in per_axes:
+            assert any(x.startswith("grpo") for x in labels) and any(x.startswith("dapo") for x in labels), figure
+    assert legends["length"][0] == ["grpo: mean_length", "grpo: max_length", "dapo: mean_length", "dapo: max_length"]
+    assert legends["reward"][0] == ["grpo", "dapo"]
+    assert legends["reward"][2] == ["grpo: accuracy", "grpo: think_format", "dapo: accuracy", "dapo: think_format"]
+    assert legends["eval"][0] == ["grpo/base", "grpo/rl", "dapo/base", "dapo/rl"]
 
-    # the legend of every panel names both runs
-    from rlr.report import load_run
+
+def test_more_keys_than_line_styles(tmp_path, legends):
+    """Six reward functions on one panel: none dropped (line styles repeat, the legend tells them apart)."""
     from rlr.report_plots import FIGURES, draw_curves
 
-    drawn = draw_curves(FIGURES[0], {r.name: r.metrics["rl"] for r in map(load_run, (a, b))}, tmp_path)
-    assert drawn.panels == ["Reward", "Accuracy", "Reward per function"]
-
-
-def test_overlay_legend_names_both_runs(tmp_path, monkeypatch):
-    from matplotlib.figure import Figure
-
-    from rlr.report import load_run
-    from rlr.report_plots import FIGURES, draw_curves
-
-    legends: list[list[str]] = []
-    original = Figure.savefig
-
-    def spy(self, *args, **kwargs):
-        legends.extend([t.get_text() for t in ax.get_legend().get_texts()] for ax in self.axes)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", spy)
-    runs = {r.name: r.metrics["rl"] for r in map(load_run, (make_run(tmp_path, "grpo"), make_run(tmp_path, "dapo")))}
-    draw_curves(FIGURES[1], runs, tmp_path)
-    assert legends[0] == ["grpo: mean_length", "grpo: max_length", "dapo: mean_length", "dapo: max_length"]
-    assert legends[1] == ["grpo", "dapo"]
+    records = [{"step": s, **{f"rewards/r{i}/mean": i * 0.1 for i in range(6)}} for s in range(1, 4)]
+    drawn = draw_curves(FIGURES[0], {"a": records, "b": records}, tmp_path)
+    assert drawn.panels == ["Reward per function"]
+    assert len(legends["reward"][0]) == 12
+    assert_png(tmp_path / "reward.png")
 
 
 def test_missing_keys_are_skipped(cli, tmp_path):
@@ -145,7 +156,7 @@ def test_missing_keys_are_skipped(cli, tmp_path):
     text = (out / "report.md").read_text()
     assert "Panels: Reward\n" in text
     assert "Accuracy (no accuracy or matching keys in rl/metrics.jsonl)" in text
-    assert "KL to reference (no kl in rl/metrics.jsonl)" in text
+    assert "KL to reference (no kl in rl/metrics.jsonl; TRL logs kl only when beta > 0)" in text
     assert "`sft`: no sft/metrics.jsonl" in text and "`eval`: Eval (no results.json" in text
     assert "skipped 1 unreadable metrics line" in text
 
