@@ -1,0 +1,114 @@
+"""Algorithm bundles: each pins the values its paper gives, and each trains end to end on the micro model."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from rlr.config.load import algorithm_names, load_bundle
+from rl_helpers import arithmetic_rows, rl_preset, write_prepared
+
+# bundle -> (trainer class, the fields the paper fixes). The comment names where each value comes from.
+PAPER_VALUES = {
+    # DeepSeekMath (arXiv:2402.03300) sec. 4.2: "The KL coefficient is 0.04"; group-normalised advantages (eq. 3),
+    # per-sequence length-normalised objective; clip 0.2 is PPO's (the paper gives none).
+    "grpo": ("grpo", {"loss_type": "grpo", "scale_rewards": "group", "beta": 0.04, "epsilon": 0.2}),
+    # Dr. GRPO (arXiv:2503.20783) sec. 3.2: drop the 1/|o_i| length term and the std division; no KL.
+    "dr_grpo": ("grpo", {"loss_type": "dr_grpo", "scale_rewards": "none", "beta": 0.0}),
+    # DAPO (arXiv:2503.14476) sec. 4.1: eps_low 0.2, eps_high 0.28, token-level loss, no KL (sec. 2.3), overlong
+    # filtering + soft punishment with a 4096-token cache of 20480 (= 0.2), dynamic sampling.
+    "dapo": ("grpo", {"loss_type": "dapo", "epsilon": 0.2, "epsilon_high": 0.28, "beta": 0.0,
+                      "mask_truncated_completions": True}),
+    # GSPO (arXiv:2507.18071 v2) sec. 5.1: sequence-level ratio, clip ranges 3e-4 / 4e-4, no KL.
+    "gspo": ("grpo", {"importance_sampling_level": "sequence", "epsilon": 3e-4, "epsilon_high": 4e-4, "beta": 0.0}),
+    # BNPO (arXiv:2506.02864): normalise by the active tokens of the batch (TRL's bnpo loss).
+    "bnpo": ("grpo", {"loss_type": "bnpo"}),
+    # CISPO (MiniMax-M1, arXiv:2506.13585): clipped IS weight with an upper bound; TRL/ScaleRL use eps_high 5.0.
+    "cispo": ("grpo", {"loss_type": "cispo", "epsilon_high": 5.0}),
+    # SAPO (arXiv:2511.20347): soft gate, tau_pos 1.0 and tau_neg 1.05, group-normalised advantages.
+    "sapo": ("grpo", {"loss_type": "sapo", "sapo_temperature_pos": 1.0, "sapo_temperature_neg": 1.05,
+                      "scale_rewards": "group"}),
+    # RLOO (arXiv:2402.14740) appendix C: KL coefficient 0.03, leave-one-out baseline (RLOOTrainer).
+    "rloo": ("rloo", {"beta": 0.03}),
+    # REINFORCE++-baseline (arXiv:2501.03262): group-mean baseline, then batch-level normalisation; token-level loss.
+    "reinforce_pp": ("grpo", {"scale_rewards": "batch", "loss_type": "dapo"}),
+}
+DAPO_RL = {"dynamic_sampling": {"enabled": True, "max_rounds": 3}, "overlong_buffer": 0.2}
+
+
+def test_every_bundle_is_pinned():
+    assert sorted(PAPER_VALUES) == algorithm_names()
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_VALUES))
+def test_bundle_matches_paper(name):
+    bundle = load_bundle(name)
+    trainer_type, fields = PAPER_VALUES[name]
+    assert bundle["algorithm"] == name
+    assert bundle["trainer_type"] == trainer_type
+    for key, value in fields.items():
+        assert bundle["trainer"][key] == value, f"{name}: {key}"
+    if name == "dapo":
+        assert {k: bundle[k] for k in DAPO_RL} == DAPO_RL
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_VALUES))
+def test_bundle_builds_its_trl_config(name, make_preset):
+    from rlr.config.load import load_config
+    from rlr.config.validate import build_trl_config
+    from rlr.device import resolve_device
+
+    loaded = load_config(make_preset(rl={"algorithm": name}), [], stages=("rl",))
+    device = resolve_device()
+    args = build_trl_config(loaded, "rl", device.trainer_flags(), device.use_cpu)
+    trainer_type, fields = PAPER_VALUES[name]
+    assert type(args).__name__ == ("RLOOConfig" if trainer_type == "rloo" else "GRPOConfig")
+    for key, value in fields.items():
+        assert getattr(args, key) == value
+
+
+def test_user_trainer_keys_override_the_bundle(make_preset):
+    from rlr.config.load import load_config
+
+    loaded = load_config(make_preset(rl={"algorithm": "grpo", "trainer": {"beta": 0.0}}), [])
+    assert loaded.cfg.rl.trainer["beta"] == 0.0 and loaded.cfg.rl.trainer["loss_type"] == "grpo"
+
+
+@pytest.fixture(scope="module")
+def prepared_rows():
+    return arithmetic_rows(64)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_VALUES))
+def test_bundle_trains_end_to_end(name, cli, tmp_path, micro_model, prepared_rows):
+    """2 steps on the micro model: metrics written, LoRA adapter trained, base weights untouched (TRL's pattern)."""
+    from safetensors.torch import load_file
+
+    base_weights = micro_model / "model.safetensors"
+    before = _sha(base_weights)
+    # the micro model never stops inside 8 tokens: DAPO's overlong filtering would mask every completion
+    trainer = {"mask_truncated_completions": False} if name == "dapo" else {}
+    preset = rl_preset(tmp_path, micro_model, f"algo-{name}", name, trainer=trainer)
+    write_prepared(tmp_path / "runs" / f"algo-{name}", prepared_rows)
+
+    result = cli("train-rl", preset)
+    assert result.code == 0, result.stderr
+    rl = tmp_path / "runs" / f"algo-{name}" / "rl"
+    steps = [m["step"] for m in map(_json, (rl / "metrics.jsonl").read_text().splitlines()) if "loss" in m]
+    assert steps == [1, 2]
+    adapter = load_file(rl / "model" / "adapter_model.safetensors")
+    assert adapter and all("lora_" in k for k in adapter)  # only adapter weights are trained and saved
+    assert any(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)  # lora_B starts at zero
+    assert _sha(base_weights) == before
+
+
+def _json(line: str) -> dict:
+    import json
+
+    return json.loads(line)
