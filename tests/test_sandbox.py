@@ -195,6 +195,7 @@ def test_grandchild_sleeping_past_the_timeout_is_killed() -> None:
     if "uid" not in result.enforced:  # without a uid of its own, a setsid() escapee is out of reach
         pytest.skip("not root: grandchildren that call setsid() are not tracked")
     assert not alive(grandchild)
+    assert code_tests_score(code, ["assert True"], timeout_s=1) == 0.0
 
 
 def test_grandchild_in_group_is_killed_when_main_exits() -> None:
