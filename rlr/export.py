@@ -29,20 +29,13 @@ from typing import Any
 from rlr.config.load import LoadedConfig
 from rlr.device import DeviceInfo
 from rlr.errors import UserError
+from rlr.export_check import CHECK_TEXT, TOLERANCE, ExportCheckFailed, failure_reason, logit_check, reload_logits
 from rlr.modeling import LINEAGE_FILE, ModelRef, load_model_ref, load_tokenizer, resolve_model_ref, torch_dtype
 from rlr.runs import StageRun, atomic_write_json, file_sha256, read_json
 from rlr.stage import StageOptions
 
-# (atol, rtol): allowed |logit diff| = atol + rtol * max|reference logit|. Half dtypes round every weight
-# (bf16 keeps 8 mantissa bits, ~0.4% relative), so they get a tolerance relative to the logit scale.
-TOLERANCE = {"float32": (1e-4, 0.0), "float16": (1e-4, 1e-2), "bfloat16": (1e-4, 5e-2)}
-CHECK_TEXT = "Question: what is 17 + 25? <think> 7+5=12, 1+2+1=4 </think> The answer is 42."
 NOT_EXPORTED = {LINEAGE_FILE, "training_args.bin", "manifest.json", "config.yaml", "metrics.jsonl"}
 CPU_FP32 = DeviceInfo(device="cpu", dtype="float32", n_gpus=0, bf16=False, fp16=False, use_cpu=True, name="cpu")
-
-
-class ExportCheckFailed(RuntimeError):
-    """The reloaded export does not reproduce the model it came from (exit 1)."""
 
 
 @dataclasses.dataclass
@@ -119,7 +112,7 @@ def run_export(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
     merge = cfg.export.merge_lora or not source.ref.adapters
     if not merge and len(source.ref.adapters) > 1:
         raise UserError(f"{source.ref.label} is a stack of {len(source.ref.adapters)} LoRA adapters; the top one only "
-                        "works on the merged lower stage, so an adapter alone would be wrong: set export.merge_lora=true")
+                        "works on the merged lower stage, so it cannot be exported alone: set export.merge_lora=true")
     dtype = export_dtype(cfg.export.dtype, source)
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -132,10 +125,9 @@ def run_export(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
     try:
         check = write_model(source, cfg, tmp, dtype, merge)
         write_model_card(tmp, loaded, source, dtype=dtype, merged=merge, check=check, repo=repo)
-        files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.name not in ("manifest.json", "config.yaml")}
+        files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.name not in NOT_EXPORTED}
         status = "complete" if check["passed"] else "failed"
-        error = None if check["passed"] else (f"exported logits differ from the source model by "
-                                              f"{check['max_abs_diff']:.3g} > {check['tolerance']:.3g}")
+        error = None if check["passed"] else failure_reason(check)
         run.finish(status, outputs={"files": files, "dtype": dtype, "merged": merge, "check": check}, error=error)
         publish(tmp, target)
     except BaseException:
@@ -156,6 +148,10 @@ def run_export(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
 
 def publish(tmp: Path, target: Path) -> None:
     """Rename the finished temp dir onto the target; an old export is moved aside first, then deleted."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in tmp.iterdir():  # temp-file writers leave 0600; an export is meant to be shared
+        path.chmod(0o666 & ~umask)
     old = None
     if target.exists():
         old = target.parent / f".{target.name}.old-{os.getpid()}"
@@ -174,29 +170,48 @@ def tokenizer_source(ref: ModelRef) -> str:
 
 
 def write_model(source: Source, cfg: Any, out: Path, dtype: str, merge: bool) -> dict[str, Any]:
-    """Weights, tokenizer and generation config into `out`; returns the logit check against the source model."""
+    """Weights, tokenizer and generation config into `out`; returns the logit checks against the source model.
+
+    Three comparisons, so that a half-precision export is still checked strictly where it can be: the merge
+    itself in float32 (atol 1e-4), the files on disk against the same weights in memory (atol 1e-4), and the
+    export against the source (atol 1e-4 in float32; relative to the logit scale in bf16/fp16, which round).
+    """
     import torch
 
     model_cfg = dataclasses.replace(cfg.model, load_in_4bit=False)  # merging needs real weights, not 4-bit ones
     tokenizer = load_tokenizer(tokenizer_source(source.ref), model_cfg)
     input_ids = tokenizer(CHECK_TEXT, return_tensors="pt").input_ids
-    model = load_model_ref(source.ref, model_cfg, CPU_FP32)  # lower adapters merged, the top one not
-    model.eval()
-    with torch.no_grad():
-        reference = model(input_ids=input_ids).logits.float()
+    model = load_model_ref(source.ref, model_cfg, CPU_FP32).eval()  # lower adapters merged, the top one not
+
+    def forward(m: Any) -> Any:
+        with torch.no_grad():
+            return m(input_ids=input_ids).logits.float()
+
+    reference = forward(model)
+    merged = in_memory = None
     if merge:
         if source.ref.adapters:
             model = model.merge_and_unload()
+            merged = forward(model)
+        # Buffers that are not saved (rotary inv_freq) are rebuilt in float32 on load, so they must not stay rounded
+        saved = model.state_dict().keys()
+        unsaved = {n: b.clone() for n, b in model.named_buffers() if n not in saved}
         model.to(torch_dtype(dtype))
         model.generation_config = generation_config(model.generation_config, tokenizer, cfg.eval)
         model.save_pretrained(out, max_shard_size=cfg.export.max_shard_size)
+        model.float()  # the rounded weights, upcast: what a reload from disk must reproduce exactly
+        for name, buffer in model.named_buffers():
+            if name in unsaved:
+                buffer.copy_(unsaved[name])
+        in_memory = forward(model)
     else:
         copy_adapter(Path(source.ref.adapters[-1]), out, source.ref.base, dtype)
         generation_config(model.generation_config, tokenizer, cfg.eval).save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / LINEAGE_FILE).unlink(missing_ok=True)  # the export stands alone: no rlr lineage
     del model
-    return compare_logits(reference, reload_logits(out, source.ref.base, merge, input_ids), dtype)
+    reloaded = reload_logits(out, source.ref.base, merge, input_ids)
+    return logit_check(dtype, reference, reloaded, merged=merged, in_memory=in_memory)
 
 
 def generation_config(base: Any, tokenizer: Any, eval_cfg: Any) -> Any:
@@ -234,28 +249,3 @@ def copy_adapter(adapter_dir: Path, out: Path, base: str, dtype: str) -> None:
         target = torch_dtype(dtype)
         save_file({k: v.to(target) if v.is_floating_point() else v for k, v in tensors.items()}, weights,
                   metadata={"format": "pt"})
-
-
-def reload_logits(out: Path, base: str, merged: bool, input_ids: Any) -> Any:
-    """Logits of the export as a user would load it (upcast to float32, so only the weight rounding differs)."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    if merged:
-        model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
-    else:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), out)
-        model = model.float()
-    model.eval()
-    with torch.no_grad():
-        return model(input_ids=input_ids).logits.float()
-
-
-def compare_logits(reference: Any, exported: Any, dtype: str) -> dict[str, Any]:
-    atol, rtol = TOLERANCE[dtype]
-    tolerance = atol + rtol * float(reference.abs().max())
-    diff = float((reference - exported).abs().max()) if reference.shape == exported.shape else float("inf")
-    return {"max_abs_diff": diff, "tolerance": tolerance, "atol": atol, "rtol": rtol, "passed": diff <= tolerance,
-            "input": CHECK_TEXT, "tokens": int(reference.shape[1])}

@@ -90,7 +90,7 @@ def _stage_section(stage: str, config: dict[str, Any], manifest: dict[str, Any])
         shown = [f"`{r.get('name')}` x {r.get('weight', 1.0)}" + (f" {r['args']}" if r.get("args") else "")
                  for r in rewards]
         lines.append(f"- Rewards (weighted sum): {', '.join(shown) or 'none recorded'}")
-    lines.append(f"- Hyperparameters: {_kv(trainer, RL_KEYS if stage == 'rl' else SFT_KEYS)}")
+    lines.append(f"- Hyperparameters: {_kv(trainer, RL_KEYS if stage == 'rl' else SFT_KEYS)} (others: TRL defaults)")
     lora = config.get("lora") or {}
     if section.get("use_lora", True):
         lines.append(f"- LoRA: r={lora.get('r')}, alpha={lora.get('alpha')}, dropout={lora.get('dropout')}, "
@@ -179,7 +179,7 @@ def write_model_card(out: Path, loaded: Any, source: Any, *, dtype: str, merged:
         lines.append(f"- LoRA adapters applied, in order: {len(source.ref.adapters)}")
     template = trained_cfg.get("template") or {}
     if template:
-        lines.append(f"- Prompt format: system prompt `{template.get('system')}`, answer format "
+        lines.append(f"- Prompt format: system prompt `{template.get('system') or 'none'}`, answer format "
                      f"`{template.get('answer_format')}`, chat template {'on' if template.get('chat') else 'off'}")
     lines += [f"- Weights: safetensors, `{dtype}`",
               f"- Check: reloaded logits differ from the source model by at most {check['max_abs_diff']:.3g} "
@@ -207,8 +207,8 @@ def write_model_card(out: Path, loaded: Any, source: Any, *, dtype: str, merged:
 def check_push_possible(repo: str) -> None:
     """Fail fast, before any work: offline mode, a malformed repo id, or no token."""
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        raise UserError(f"--push-to-hub {repo}: HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it and log in "
-                        "(`hf auth login`), or drop --push-to-hub (nothing was written)")
+        raise UserError(f"--push-to-hub {repo}: HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it and "
+                        "log in (`hf auth login`), or drop --push-to-hub (nothing was written)")
     from huggingface_hub import get_token
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 

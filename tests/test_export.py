@@ -120,10 +120,14 @@ def test_stacked_merge_reloads_and_matches_both_adapters(cli, preset, micro_mode
 
 def test_export_loads_without_peft_or_rlr(cli, preset, micro_model, tmp_path):
     """The card's own "how to load" snippet runs in a fresh interpreter where peft and rlr cannot be imported."""
-    build_run(preset, micro_model)
+    run_root = build_run(preset, micro_model)
     out = tmp_path / "exported"
-    assert cli("export", preset, "--out", out).code == 0
+    r = cli("export", preset, "--from", run_root / "rl" / "model", "--out", out, "--json")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["adapters_merged"] == 2 and not (run_root / "export").exists()
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
     card = (out / "README.md").read_text()
+    assert "### RL" in card  # the stage's config.yaml beside the model dir was found
     snippet = card.split("```python\n", 1)[1].split("```", 1)[0].replace("PATH_TO_THIS_DIRECTORY", str(out))
     code = "import sys\nsys.modules['peft'] = None\nsys.modules['rlr'] = None\n" + snippet + \
            "\nassert 'peft' not in {m.split('.')[0] for m in sys.modules if sys.modules[m] is not None}\n"
@@ -240,3 +244,29 @@ def test_refuses_to_overwrite(cli, preset, micro_model, tmp_path):
         r = cli("export", preset, "--out", foreign, *extra)
         assert r.code == 2 and "not an rlr export" in r.stderr
     assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_full_weights_source_in_float16(cli, preset, micro_model, tmp_path):
+    """A directory of full weights (e.g. full-parameter SFT) is re-saved in the asked dtype, with the same checks."""
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "fp16"
+    r = cli("export", preset, "--from", micro_model, "--out", out, "export.dtype=float16", "--json")
+    assert r.code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["adapters_merged"] == 0 and summary["logits_max_abs_diff"] <= summary["tolerance"]
+    assert AutoModelForCausalLM.from_pretrained(out).dtype == torch.float16
+    check = json.loads((out / "manifest.json").read_text())["outputs"]["check"]
+    assert check["merge_max_abs_diff"] is None and check["roundtrip_max_abs_diff"] <= 1e-4
+
+
+def test_failed_check_marks_export_failed(cli, preset, micro_model, monkeypatch):
+    import rlr.export_check
+
+    run_root = build_run(preset, micro_model, stages=("sft",))
+    monkeypatch.setitem(rlr.export_check.TOLERANCE, "float32", (-1.0, 0.0))  # no diff can pass
+    r = cli("export", preset)
+    assert r.code == 1 and "marked failed" in r.stderr
+    manifest = json.loads((run_root / "export" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "differ" in manifest["error"]
+    assert cli("export", preset).code == 2  # a failed export is still not replaced without --overwrite
