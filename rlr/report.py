@@ -88,7 +88,14 @@ def _eval_rows(eval_dir: Path) -> list[dict[str, Any]]:
         for label, entry in entries.items():
             for bench, metrics in _benchmarks(entry).items():
                 found[(label, bench)] = metrics
-    return [{"label": label, "benchmark": bench, "metrics": m} for (label, bench), m in found.items()]
+    rows = [{"label": label, "benchmark": bench, "metrics": m} for (label, bench), m in found.items()]
+    return sorted(rows, key=lambda r: (_pipeline_order(r["label"]), r["label"], r["benchmark"]))
+
+
+def _pipeline_order(label: str) -> int:
+    """base, sft, rl, export first and in that order, so the bars and tables read as before -> after."""
+    order = ("base", "sft", "rl", "export")
+    return order.index(label) if label in order else len(order)
 
 
 def load_run(path: Path) -> RunData:
@@ -183,7 +190,7 @@ def _eval_table(rows: list[dict[str, Any]]) -> list[str]:
     if not columns:
         return ["No numeric eval metrics found under eval/."]
     lines = ["| model | benchmark | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
-    for row in sorted(rows, key=lambda r: (r["benchmark"], r["label"])):
+    for row in sorted(rows, key=lambda r: r["benchmark"]):  # stable: models keep base -> sft -> rl order
         cells = []
         for column in columns:
             value, ci = row["metrics"].get(column), row["metrics"].get(f"{column}_ci")
@@ -202,6 +209,9 @@ def _run_section(run: RunData) -> list[str]:
         for stage, manifest in run.manifests.items():
             lines.append(f"| {stage} | {manifest.get('status', '?')} | {_wall_time(manifest)} | "
                          f"{manifest.get('finished_at') or '–'} |")
+        durations = [m["duration_s"] for m in run.manifests.values() if isinstance(m.get("duration_s"), (int, float))]
+        if len(durations) > 1:
+            lines.append(f"| **total** | | {_duration(sum(durations))} | |")
         lines.append("")
     rl = run.metrics.get("rl", [])
     per_function = sorted({k for r in rl for k in r if k.startswith("rewards/") and k.endswith("/mean")})
@@ -238,6 +248,7 @@ def write_report(run_dirs: list[Path], out: Path | None) -> Path:
              f"Curves with {SMOOTH_FROM}+ points are a moving average over ~4% of the steps, raw values faint behind.",
              ""]
     skipped: list[str] = []
+    drawn_files: set[str] = set()
     for spec in FIGURES:
         stage_runs = {r.name: r.metrics[spec.stage] for r in runs if r.metrics.get(spec.stage)}
         if not stage_runs:
@@ -245,6 +256,7 @@ def write_report(run_dirs: list[Path], out: Path | None) -> Path:
             continue
         drawn = draw_curves(spec, stage_runs, out_dir)
         skipped += [f"`{spec.name}`: {s}" for s in drawn.skipped]
+        drawn_files.add(drawn.file or "")
         if drawn.file:
             lines += [f"### {spec.name}", "", f"Panels: {', '.join(drawn.panels)}", "",
                       f"![{spec.name}]({drawn.file})", ""]
@@ -252,8 +264,12 @@ def write_report(run_dirs: list[Path], out: Path | None) -> Path:
                  for run in runs for row in run.eval_rows]
     drawn = draw_eval(eval_rows, out_dir)
     skipped += [f"`eval`: {s}" for s in drawn.skipped]
+    drawn_files.add(drawn.file or "")
     if drawn.file:
         lines += ["### eval", "", f"Panels: {', '.join(drawn.panels)}", "", f"![eval]({drawn.file})", ""]
+    for stale in {f"{spec.name}.png" for spec in FIGURES} | {"eval.png"}:
+        if stale not in drawn_files:  # a plot from an earlier report that this data no longer supports
+            (out_dir / stale).unlink(missing_ok=True)
     if skipped:
         lines += ["Skipped (no data):", "", *[f"- {s}" for s in skipped], ""]
     for run in runs:

@@ -86,7 +86,7 @@ def test_report_one_run(cli, tmp_path):
                   "Zero-variance groups", "SFT loss", "SFT token accuracy", "pass@1", "maj@8"):
         assert title in text
     assert "| rl | complete | 1h 02m |" in text and "| sft | complete | 30.0s |" in text
-    assert "| eval/base | complete | 8.0s |" in text
+    assert "| eval/base | complete | 8.0s |" in text and "| **total** | | 1h 02m |" in text
     assert "rl `reward`: 0.24 (step 1)" in text and "(step 20)" in text
     assert "| rl | gsm8k | 50 | 0.4 [0.3, 0.5] | 0.5 |" in text  # eval table: n, pass@1 with its CI, maj@8
     assert "Skipped" not in text
@@ -148,9 +148,11 @@ def test_missing_keys_are_skipped(cli, tmp_path):
                  [{"step": s, "reward": 0.1 * s, "kl": None} for s in range(1, 6)])
     with open(run / "rl" / "metrics.jsonl", "a") as f:
         f.write('{"step": 6, "rew')  # a stage still writing
+    out = run / "report"
+    out.mkdir(parents=True)
+    (out / "length.png").write_bytes(PNG_SIGNATURE)  # from an earlier report: must not outlive its data
     result = cli("report", run)
     assert result.code == 0, result.stderr
-    out = run / "report"
     assert_png(out / "reward.png")
     assert sorted(p.name for p in out.glob("*.png")) == ["reward.png"]
     text = (out / "report.md").read_text()
@@ -166,7 +168,7 @@ def test_other_eval_layouts(cli, tmp_path, layout):
     """Tolerant reading: one hand-written {"models": {label: {"benchmarks": ...}}} file, or per-model files only."""
     run = tmp_path / "runs" / "e"
     models = {label: {"benchmarks": {"gsm8k": {"pass@1": s, "pass@1_ci": [s - 0.1, s + 0.1], "maj@4": s}}}
-              for label, s in (("base", 0.2), ("rl", 0.6))}
+              for label, s in (("rl", 0.6), ("base", 0.2))}
     if layout == "combined":
         (run / "eval").mkdir(parents=True)
         (run / "eval" / "results.json").write_text(json.dumps({"models": models}))
@@ -176,7 +178,8 @@ def test_other_eval_layouts(cli, tmp_path, layout):
     result = cli("report", run, "--out", tmp_path / "out")
     assert result.code == 0, result.stderr
     text = (tmp_path / "out" / "report.md").read_text()
-    assert "| base | gsm8k | 0.2 [0.1, 0.3] | 0.2 |" in text and "| rl | gsm8k | 0.6 [0.5, 0.7] | 0.6 |" in text
+    base, rl = "| base | gsm8k | 0.2 [0.1, 0.3] | 0.2 |", "| rl | gsm8k | 0.6 [0.5, 0.7] | 0.6 |"
+    assert text.index(base) < text.index(rl)  # before -> after, whatever order the files came in
     assert "Panels: pass@1, maj@4" in text
     assert_png(tmp_path / "out" / "eval.png")
 
