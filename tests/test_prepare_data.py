@@ -84,6 +84,17 @@ def test_gsm8k_format_file_extracts_after_hashes(cli, make_preset, tmp_path):
     assert manifest["inputs"]["sources"][0]["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
 
 
+def test_hub_loader_path_offline_with_a_packaged_builder(cli, make_preset, tmp_path):
+    """`hf:json` runs the real datasets.load_dataset path (no network) with the same column mapping."""
+    source = write_jsonl(tmp_path / "g.jsonl", gsm8k_rows(20))
+    preset = make_preset(data={"train": {"source": "hf:json", "split": "train", "rows": 10,
+                                         "args": {"data_files": str(source), "cache_dir": str(tmp_path / "hf")}}})
+    summary = prepare(cli, preset)
+    assert summary["train_rows"] == 10
+    row = read_jsonl(data_dir(tmp_path) / "train.jsonl")[0]
+    assert row["task"] == "math" and row["answer"].startswith("10") and row["solution"].startswith("He buys")
+
+
 def test_math_style_boxed_file(cli, make_preset, tmp_path):
     rows = [{"problem": f"Compute {i}/2{i}.", "solution": f"Divide: $\\boxed{{\\frac{{1}}{{{i}}}}}$ done."}
             for i in range(1, 11)]
@@ -146,6 +157,9 @@ def test_dedup_and_decontamination_counts(cli, make_preset, tmp_path):
                                "decontaminate": {"benchmarks": [str(bench)]}})
     summary = prepare(cli, preset)
     assert summary["dropped"]["train"] == {"duplicate": 2, "contaminated": 3}
+    manifest = json.loads((data_dir(tmp_path) / "manifest.json").read_text())
+    bench_input = manifest["inputs"]["decontaminate_benchmarks"][0]
+    assert bench_input["sha256"] == hashlib.sha256(bench.read_bytes()).hexdigest()
     kept = {json.loads(r["meta"])["question"] for r in read_jsonl(data_dir(tmp_path) / "train.jsonl")}
     assert kept == {"What is two plus two?", "What is 12+34?", "What is 12-34?",
                     "A clean question about the number nine?"}

@@ -49,7 +49,7 @@ def run_prepare(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
     prepared = build_splits(loaded)
     from rlr.config.coerce import to_dict
 
-    inputs = {"sources": prepared.sources, "decontaminate_benchmarks": cfg.data.decontaminate.benchmarks}
+    inputs = {"sources": prepared.sources, "decontaminate_benchmarks": _benchmark_hashes(loaded)}
     stage.start(config=to_dict(cfg), overwrite=opts.overwrite, resume=opts.resume, inputs=inputs)
     with stage:
         files = {"train.jsonl": prepared.train, "eval.jsonl": prepared.eval if prepared.eval else None,
@@ -238,6 +238,16 @@ def _checked(got: SourceRows, key: str) -> SourceRows:
 def _require(rows: list, what: str, fix: str) -> None:
     if not rows:
         raise UserError(f"{what} left no train rows: {fix}")
+
+
+def _benchmark_hashes(loaded: LoadedConfig) -> list[dict[str, str | None]]:
+    from rlr.paths import resolve_data_path
+
+    out = []
+    for ref in loaded.cfg.data.decontaminate.benchmarks:
+        path = resolve_data_path(ref, loaded.base_dir)
+        out.append({"path": ref, "sha256": file_sha256(path) if path else None})
+    return out
 
 
 def _source_names(specs: list) -> list[str]:
