@@ -58,8 +58,10 @@ class _Correctness(Reward):
 
 
 class MathAccuracy(_Correctness):
-    r"""1.0 when the final answer (last `\boxed{}`, `<answer>`, text after `</think>`...) equals the `answer`
-    column under math-verify (fractions, LaTeX, sets, intervals, percentages, `x=3` vs `3`), else 0.0.
+    r"""1.0 when the extracted final answer equals the `answer` column under math-verify, else 0.0.
+
+    The final answer is the last `\boxed{}`, `<answer>`, or text after `</think>` (see `extract_answer`);
+    math-verify handles fractions, LaTeX, sets, intervals, percentages and `x=3` vs `3`.
 
     >>> MathAccuracy()([r"<think>...</think> \boxed{\frac{1}{2}}", r"\boxed{0.6}"], answer=["0.5", "0.5"])
     [1.0, 0.0]
@@ -70,8 +72,10 @@ class MathAccuracy(_Correctness):
 
 
 class TaskScore(_Correctness):
-    """Correctness by the row's `task` column: math-verify for "math", the task's own verifier for procedural
-    and reasoning-gym rows (partial credit allowed). The same scorer as `rlr evaluate`.
+    """Correctness by the row's `task` column: math, exact, numeric, or the task's own verifier.
+
+    Procedural and reasoning-gym rows use their own verifier, which may give partial credit. This is the
+    scorer `rlr evaluate` uses too.
 
     >>> TaskScore()(["<think>6*7</think> 42"], answer=["42"], task=["numeric"])
     [1.0]

@@ -67,8 +67,10 @@ def _tag_points(text: str) -> float:
 
 
 def tag_count(completions: list[Any], **kwargs: Any) -> list[float]:
-    """Partial credit, 0.25 per well-placed tag: `<think>` at the start, one `</think>`, one `<answer>` after
-    it, and `</answer>` closing the completion (open-r1's `tag_count_reward`, without its newline rules).
+    """Partial credit for the `<think>`/`<answer>` tags: 0.25 per well-placed tag.
+
+    The tags: `<think>` at the start, one `</think>`, one `<answer>` after it, and `</answer>` closing the
+    completion (open-r1's `tag_count_reward`, without its newline rules).
     A dense signal that helps a model discover the `<think>/<answer>` format early.
 
     >>> tag_count(["<think>x</think><answer>1</answer>", "<think>x</think> 1", "1"])

@@ -13,8 +13,10 @@ from rlr.rewards.correctness import score_correctness
 
 
 class Overlong(Reward):
-    """DAPO's soft overlong punishment (Yu et al. 2025, eq. 13): 0 up to `max_completion_len -
-    soft_punish_cache` tokens, then linearly down to -1 at `max_completion_len`, and -1 beyond.
+    """DAPO's soft overlong punishment: 0 for short completions, down to -1 near `max_completion_len`.
+
+    Yu et al. 2025, eq. 13: 0 up to `max_completion_len - soft_punish_cache` tokens, then linearly down to
+    -1 at `max_completion_len`, and -1 beyond.
 
     >>> Overlong(max_completion_len=10, soft_punish_cache=4)(["a"] * 3, completion_ids=[[0] * 5, [0] * 8, [0] * 12])
     [0.0, -0.5, -1.0]
@@ -36,9 +38,11 @@ class Overlong(Reward):
 
 
 class Cosine(Reward):
-    """Length-scaled correctness (Yeo et al. 2025, "Demystifying Long CoT", as in open-r1): correct answers
-    earn `max_value_correct` when short down to `min_value_correct` at `max_len`; wrong answers are punished
-    most when short (`min_value_wrong`) and least at `max_len` (`max_value_wrong`), which keeps exploring.
+    """Correctness scaled by length on a cosine schedule: short correct answers earn the most.
+
+    Yeo et al. 2025, "Demystifying Long CoT", as in open-r1: correct answers earn `max_value_correct` when
+    short, down to `min_value_correct` at `max_len`; wrong answers are punished most when short
+    (`min_value_wrong`) and least at `max_len` (`max_value_wrong`), which keeps the model exploring.
 
     >>> Cosine(max_len=10)([r"\\boxed{1}", r"\\boxed{2}"], answer=["1", "1"], completion_ids=[[0] * 5, [0] * 5])
     [0.75, -0.75]
@@ -77,9 +81,11 @@ class Cosine(Reward):
 
 
 class LengthPenalty(Reward):
-    """Kimi k1.5's length reward (Kimi Team 2025, sec. 2.3.3), computed within each group of completions of
-    the same prompt: lambda = 0.5 - (len - min_len) / (max_len - min_len); correct answers get lambda, wrong
-    ones min(0, lambda). So the shortest correct answer earns +0.5 and long wrong answers are pushed down.
+    """Kimi k1.5's length reward within each prompt's group: shorter correct answers earn more.
+
+    Kimi Team 2025, sec. 2.3.3, over the completions of the same prompt:
+    lambda = 0.5 - (len - min_len) / (max_len - min_len); correct answers get lambda, wrong ones min(0, lambda).
+    So the shortest correct answer earns +0.5 and long wrong answers are pushed down.
     Groups are found from TRL's `prompts` kwarg; a group whose lengths are all equal gets 0.
 
     >>> LengthPenalty()(["<think>a</think> 1", "<think>a b c d</think> 1"], answer=["1", "1"], prompts=["q", "q"])
@@ -109,9 +115,11 @@ class LengthPenalty(Reward):
 
 
 class Repetition(Reward):
-    """N-gram repetition penalty (Yeo et al. 2025; open-r1): `max_penalty * (1 - unique/total)` over the
-    whitespace-word n-grams of the completion (words, not token ids, so the value does not depend on the
-    tokenizer). 0 for no repeats or fewer than `ngram_size` words.
+    """N-gram repetition penalty, from 0 (no repeats) to `max_penalty` (all repeats).
+
+    Yeo et al. 2025; open-r1: `max_penalty * (1 - unique/total)` over the whitespace-word n-grams of the
+    completion (words, not token ids, so the value does not depend on the tokenizer). 0 for fewer than
+    `ngram_size` words.
 
     >>> Repetition(ngram_size=2, max_penalty=-1.0)(["a b c d", "a b a b a b"])
     [0.0, -0.6]
