@@ -99,6 +99,18 @@ def test_math_accuracy_reward_handles_conversational_and_missing_answers() -> No
     assert MathAccuracy()(completions, answer=["0.5", "3", None]) == [1.0, 0.0, None]
 
 
+def test_correctness_rewards_log_failure_fractions_through_trl() -> None:
+    logged: dict[str, float] = {}
+    scores = MathAccuracy(timeout_s=1.0)(
+        [r"\boxed{1}", "nothing", r"\boxed{9^{9^{9^{9}}}}", r"\boxed{2}"],
+        answer=["1", "1", "1", "1"],
+        log_metric=lambda name, value: logged.__setitem__(name, value),
+    )
+    assert scores == [1.0, 0.0, 0.0, 0.0]
+    assert logged == {"math_accuracy/timeout_frac": 0.25, "math_accuracy/no_answer_frac": 0.25,
+                      "math_accuracy/error_frac": 0.0}  # fmt: skip
+
+
 def test_exact_and_numeric_tasks() -> None:
     scores = score_correctness(
         ["The answer is Paris.", "<think>..</think> paris", r"\boxed{1,000.0}", "the answer is 50%", "so 7"],

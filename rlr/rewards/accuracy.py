@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rlr.rewards.common import column, completion_texts
-from rlr.rewards.correctness import score_correctness
+from rlr.rewards.correctness import score_correctness_detailed
 
 _NEEDS_ANSWER = ("math", "exact", "numeric")
 
@@ -44,7 +44,7 @@ class _Correctness(Reward):
         metas = column(kwargs, "meta", n)
         # Static tasks need a ground truth; procedural and gym verifiers may score from `meta` alone.
         keep = [i for i in range(n) if tasks[i] not in _NEEDS_ANSWER or str(answers[i] or "").strip()]
-        scores = score_correctness(
+        results = score_correctness_detailed(
             [texts[i] for i in keep],
             ["" if answers[i] is None else str(answers[i]) for i in keep],
             [tasks[i] for i in keep],
@@ -52,8 +52,13 @@ class _Correctness(Reward):
             timeout_s=self.timeout_s,
         )
         out: list[float | None] = [None] * n
-        for i, score in zip(keep, scores, strict=True):
+        for i, (score, _) in zip(keep, results, strict=True):
             out[i] = score
+        log_metric = kwargs.get("log_metric")  # TRL passes it: silent zeros from timeouts show up in the logs
+        if callable(log_metric) and results:
+            statuses = [status for _, status in results]
+            for status in ("timeout", "no_answer", "error"):
+                log_metric(f"{self.__name__}/{status}_frac", statuses.count(status) / len(statuses))
         return out
 
 

@@ -146,6 +146,9 @@ def score_correctness_detailed(
         elif task != "math":
             results[i] = _task_verifier(task, completions[i], str(answers[i]), parse_meta(metas[i]))
     _count(results)
+    timeouts = sum(1 for _, status in results if status == "timeout")
+    if timeouts:
+        logger.warning("math-verify timed out on %d of %d answers; they score 0", timeouts, n)
     return results
 
 
