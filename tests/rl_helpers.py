@@ -1,9 +1,7 @@
-"""Shared by the RL tests: a prepared data/ dir written directly (rlr/data/prepared.py's schema) and tiny presets."""
+"""Shared by the RL tests: tiny presets on the micro model with a reward that has variance, and data preparation."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,29 +27,10 @@ def parity(completions, **kwargs):
 '''
 
 
-def arithmetic_rows(n: int, seed: int = 0, digits: int = 2) -> list[dict[str, Any]]:
-    from rlr.tasks import get_task
-
-    rows = get_task("arithmetic", digits=digits).generate(n, seed)
-    return [{"prompt": [{"role": "user", "content": r["question"]}], "answer": r["answer"],
-             "solution": r["solution"], "task": "arithmetic", "meta": json.dumps(r["meta"])} for r in rows]
-
-
-def write_prepared(run_root: Path, rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]] | None = None) -> Path:
-    """runs/<name>/data/ with train.jsonl (+ eval.jsonl) and a complete StageRun manifest."""
-    from rlr.runs import StageRun
-
-    stage = StageRun(run_root, "data").start(config={}, overwrite=True, resume=False)
-    for split, split_rows in (("train", rows), ("eval", eval_rows or [])):
-        if split_rows:
-            with open(stage.path / f"{split}.jsonl", "w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in split_rows)
-    stage.finish("complete", outputs={"train_rows": len(rows)})
-    return stage.path
-
-
-def copy_prepared(src: Path, run_root: Path) -> None:
-    shutil.copytree(src, run_root / "data", dirs_exist_ok=True)
+def prepare(cli, preset: Path) -> None:
+    """`rlr prepare-data` for the preset (0.1 s for 64 procedural rows)."""
+    result = cli("prepare-data", preset)
+    assert result.code == 0, result.stderr
 
 
 def rl_preset(tmp: Path, model: Path, name: str, algorithm: str, trainer: dict[str, Any] | None = None,

@@ -6,9 +6,9 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from rl_helpers import prepare, rl_preset
 
 from rlr.config.load import algorithm_names, load_bundle
-from rl_helpers import arithmetic_rows, rl_preset, write_prepared
 
 # bundle -> (trainer class, the fields the paper fixes). The comment names where each value comes from.
 PAPER_VALUES = {
@@ -76,17 +76,12 @@ def test_user_trainer_keys_override_the_bundle(make_preset):
     assert loaded.cfg.rl.trainer["beta"] == 0.0 and loaded.cfg.rl.trainer["loss_type"] == "grpo"
 
 
-@pytest.fixture(scope="module")
-def prepared_rows():
-    return arithmetic_rows(64)
-
-
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_VALUES))
-def test_bundle_trains_end_to_end(name, cli, tmp_path, micro_model, prepared_rows):
+def test_bundle_trains_end_to_end(name, cli, tmp_path, micro_model):
     """2 steps on the micro model: metrics written, LoRA adapter trained, base weights untouched (TRL's pattern)."""
     from safetensors.torch import load_file
 
@@ -95,7 +90,7 @@ def test_bundle_trains_end_to_end(name, cli, tmp_path, micro_model, prepared_row
     # the micro model never stops inside 8 tokens: DAPO's overlong filtering would mask every completion
     trainer = {"mask_truncated_completions": False} if name == "dapo" else {}
     preset = rl_preset(tmp_path, micro_model, f"algo-{name}", name, trainer=trainer)
-    write_prepared(tmp_path / "runs" / f"algo-{name}", prepared_rows)
+    prepare(cli, preset)
 
     result = cli("train-rl", preset)
     assert result.code == 0, result.stderr

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from rl_helpers import arithmetic_rows, rl_preset, write_prepared
+from rl_helpers import prepare, rl_preset
 
 from rlr.errors import UserError
 from rlr.train.dynamic_sampling import (
@@ -161,7 +161,7 @@ def test_trained_batches_have_no_zero_variance_groups(cli, tmp_path, micro_model
     preset = rl_preset(tmp_path, micro_model, "ds", "grpo", rewards=[{"name": "parity_reward.py:parity"}],
                        trainer={"max_steps": 3, "num_generations": G, "per_device_train_batch_size": 8},
                        dynamic_sampling={"enabled": True, "max_rounds": 8})
-    write_prepared(tmp_path / "runs" / "ds", arithmetic_rows(64))
+    prepare(cli, preset)
     result = cli("train-rl", preset)
     assert result.code == 0, result.stderr
 
