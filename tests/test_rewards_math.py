@@ -34,6 +34,7 @@ from rlr.rewards.math_pool import MathVerifyPool
         ("The answer is: $x = 3$.", "x = 3"),
         ("3 apples and 1,250 pears", "1250"),
         ("no digits here", None),
+        (r"\boxed{} so 5", "5"),
         ("", None),
     ],
 )

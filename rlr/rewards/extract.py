@@ -73,7 +73,7 @@ def extract_answer(text: str) -> str | None:
     if thought:  # the reasoning is over: never take an answer from inside it
         text = text.rpartition("</think>")[2].strip()
     boxed = last_boxed(text)
-    if boxed is not None:
+    if boxed:  # an empty \boxed{} is no answer
         return boxed
     inner = _last_answer_tag(text)
     if inner:
