@@ -162,7 +162,7 @@ def test_grpo_raises_the_reward_of_a_tiny_sft_model(cli, tmp_path, tiny_model):
     import yaml
 
     sft = {"use_lora": False, "trainer": {"max_steps": 250, "learning_rate": 2e-3, "per_device_train_batch_size": 64,
-                                          "lr_scheduler_type": "cosine", "warmup_ratio": 0.05, "save_steps": 1000}}
+                                          "lr_scheduler_type": "cosine", "warmup_steps": 12, "save_steps": 1000}}
     preset = rl_preset(tmp_path, tiny_model, "improve", "grpo", rewards=[{"name": "accuracy"}],
                        trainer={"max_steps": 40, "learning_rate": 5e-4, "lr_scheduler_type": "constant",
                                 "per_device_train_batch_size": 32, "num_generations": 4, "max_completion_length": 32,

@@ -15,9 +15,10 @@ from transformers import TrainerCallback
 
 from rlr.runs import StageRun, is_main_process
 
-# Metric keys shown in the progress line, in order, when the trainer logs them (TRL GRPO/SFT names).
+# Metric keys shown in the progress line, in order, when the trainer logs them (TRL 1.16 GRPO/RLOO/SFT names;
+# `accuracy` is added by rlr.train.rl_logging.AccuracyLog from whichever correctness reward the preset uses).
 PROGRESS_KEYS = (
-    ("loss", "loss"), ("reward", "reward"), ("rewards/accuracy/mean", "acc"), ("mean_token_accuracy", "tok_acc"),
+    ("loss", "loss"), ("reward", "reward"), ("accuracy", "acc"), ("mean_token_accuracy", "tok_acc"),
     ("completions/mean_length", "len"), ("kl", "kl"), ("entropy", "ent"), ("frac_reward_zero_std", "zero_std"),
     ("learning_rate", "lr"),
 )

@@ -81,6 +81,11 @@ def run_rl(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
     cfg = loaded.cfg
     device = resolve_device(cfg.model.dtype)
     check_generation_backend(cfg.rl.trainer, device.device)
+    if opts.resume and opts.overwrite:
+        raise UserError("--resume and --overwrite contradict each other; pass one of them")
+    if cfg.model.load_in_4bit and not cfg.rl.use_lora:
+        raise UserError("model.load_in_4bit (QLoRA) trains a LoRA adapter on frozen 4-bit weights; set "
+                        "rl.use_lora=true or model.load_in_4bit=false")
     run = StageRun.of(cfg, "rl")
     run.check_can_start(overwrite=opts.overwrite, resume=opts.resume)
     data = data_inputs(cfg)
