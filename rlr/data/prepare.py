@@ -29,6 +29,8 @@ from rlr.runs import StageRun, file_sha256
 from rlr.stage import StageOptions
 
 log = logging.getLogger(__name__)
+# One encoder for every row: json.dumps(..., sort_keys=True) builds a new one per call (~20% of write time).
+_ENCODE = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
 
 
 @dataclasses.dataclass
@@ -165,7 +167,7 @@ def output_row(row: dict[str, Any]) -> dict[str, Any]:
     """The prepared-row schema of rlr.data.prepared; the raw question rides in meta for re-rendering."""
     meta = {**row.get("meta", {}), "question": row["question"]}
     return {"prompt": row["prompt"], "answer": row["answer"], "solution": row.get("solution"), "task": row["task"],
-            "meta": json.dumps(meta, sort_keys=True, ensure_ascii=False)}
+            "meta": _ENCODE(meta)}
 
 
 def mixture_targets(data: Any) -> list[int | None]:
@@ -272,7 +274,7 @@ def write_jsonl_files(directory: Path, files: dict[str, list[dict[str, Any]]]) -
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs should read like any other file
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 for row in rows:
-                    f.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
+                    f.write(_ENCODE(row) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
         for name, tmp in temps.items():
