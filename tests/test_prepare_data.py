@@ -96,14 +96,15 @@ def test_hub_loader_path_offline_with_a_packaged_builder(cli, make_preset, tmp_p
 
 
 def test_math_style_boxed_file(cli, make_preset, tmp_path):
-    rows = [{"problem": f"Compute {i}/2{i}.", "solution": f"Divide: $\\boxed{{\\frac{{1}}{{{i}}}}}$ done."}
-            for i in range(1, 11)]
+    rows = [{"problem": f"Compute {i}/2{i}.", "solution": f"Divide: $\\boxed{{\\frac{{1}}{{{i}}}}}$ done.",
+             "level": f"Level {i % 5 + 1}", "long_note": "x" * 500} for i in range(1, 11)]
     source = write_jsonl(tmp_path / "math.jsonl", rows)
     preset = make_preset(data={"train": {"source": str(source), "question": "problem", "answer": "solution"}})
     prepare(cli, preset)
     train = read_jsonl(data_dir(tmp_path) / "train.jsonl")
     row = next(r for r in train if json.loads(r["meta"])["question"] == "Compute 3/23.")
     assert row["answer"] == "\\frac{1}{3}" and row["solution"] == rows[2]["solution"]
+    assert json.loads(row["meta"])["fields"] == {"level": "Level 4"}  # short columns ride along, long ones don't
 
 
 def test_csv_and_parquet_sources(cli, make_preset, tmp_path):

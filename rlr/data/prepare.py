@@ -23,7 +23,7 @@ from rlr.config.load import LoadedConfig
 from rlr.data import filters
 from rlr.data.prepared import data_dir
 from rlr.data.sources import SourceRows, load_source
-from rlr.data.templates import chat_template_inserts_think, render_prompt
+from rlr.data.templates import chat_template_inserts_think, render_prompt, system_prompt
 from rlr.errors import UserError
 from rlr.runs import StageRun, file_sha256
 from rlr.stage import StageOptions
@@ -74,6 +74,7 @@ def build_splits(loaded: LoadedConfig) -> Prepared:
         raise UserError("data.train: no training source; add e.g. data: {train: {source: task:arithmetic}}")
     if data.eval and data.eval_holdout:
         raise UserError("data.eval_holdout carves eval rows out of train only when data.eval is empty; remove one")
+    system_prompt(cfg.template)  # a typo in template.system fails now, not after loading every source
     dropped: dict[str, Counter[str]] = {"train": Counter(), "eval": Counter()}
     warnings: list[str] = []
     names = _source_names(data.train), _source_names(data.eval)
@@ -129,6 +130,9 @@ def build_splits(loaded: LoadedConfig) -> Prepared:
 
     needs_tokenizer = data.max_prompt_tokens is not None or data.difficulty.enabled
     tokenizer = filters.load_local_tokenizer(cfg, required=needs_tokenizer)
+    if needs_tokenizer and cfg.template.chat and not getattr(tokenizer, "chat_template", None):
+        raise UserError(f"the tokenizer of {cfg.model.name_or_path} has no chat template; set model.chat_template "
+                        "or template.chat: false")
     if tokenizer is not None and cfg.template.chat and chat_template_inserts_think(tokenizer):
         warnings.append(f"the chat template of {cfg.model.name_or_path} already opens <think> in the generation "
                         "prompt: completions start inside the reasoning and never contain <think>, so a format "

@@ -189,6 +189,7 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
             raise UserError(f"{key}.{role}: column '{column}' not found in {where} (columns: {', '.join(columns)}); "
                             f"set {key}.{role} to the column holding the {role}")
     task = spec.task or "math"
+    used = {spec.question, spec.answer, spec.solution}
     out = SourceRows(name=spec.source, rows=[])
     answer_format = spec.answer_format
     if answer_format == "auto":
@@ -212,9 +213,19 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
             continue
         if spec.solution is not None:
             solution = _text(record.get(spec.solution)) or None
-        out.rows.append({"question": question, "answer": answer, "solution": solution, "task": task,
-                         "meta": {"source": spec.source, "index": i}})
+        meta: dict[str, Any] = {"source": spec.source, "index": i}
+        extras = {k: v for k, v in record.items() if k not in used and _short_scalar(v)}
+        if extras:
+            meta["fields"] = extras  # e.g. MATH's level/type: lets evaluate and reports slice by them
+        out.rows.append({"question": question, "answer": answer, "solution": solution, "task": task, "meta": meta})
     return out
+
+
+def _short_scalar(value: Any) -> bool:
+    """Small columns worth carrying in meta; long text (other solutions, passages) would bloat every row."""
+    if isinstance(value, str):
+        return len(value) <= 100
+    return isinstance(value, (bool, int)) or (isinstance(value, float) and value == value)  # not NaN
 
 
 def _text(value: Any) -> str:
