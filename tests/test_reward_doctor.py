@@ -49,6 +49,16 @@ def test_check_rewards_scores_and_warns() -> None:
     }
 
 
+def test_rewards_flat_within_every_group_are_flagged() -> None:
+    funcs, _ = build_reward_functions([{"name": "math_accuracy"}])
+    completions = [[r"\boxed{4}", r"\boxed{4}"], [r"\boxed{1}", r"\boxed{2}"]]  # all right, then all wrong
+    report = check_rewards(ROWS, completions, funcs, ["math_accuracy"])
+    assert report.scores["math_accuracy"] == [1.0, 1.0, 0.0, 0.0]
+    assert report.zero_std_fraction("math_accuracy") == 1.0
+    assert any("never within a prompt's samples" in w for w in report.warnings)
+    assert report.to_dict()["rewards"]["math_accuracy"]["zero_std_frac"] == 1.0
+
+
 def test_timeouts_are_reported() -> None:
     funcs, _ = build_reward_functions([{"name": "math_accuracy", "args": {"timeout_s": 1.0}}])
     rows = [{"prompt": "q", "answer": "3", "task": "math", "meta": "{}"}]

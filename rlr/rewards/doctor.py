@@ -37,6 +37,16 @@ class DoctorReport:
     def ok(self) -> bool:
         return not self.warnings
 
+    def zero_std_fraction(self, name: str) -> float | None:
+        """Share of prompts whose samples all got the same score: TRL's `frac_reward_zero_std` for this reward.
+        GRPO learns only from prompts where it is not the case. None with fewer than 2 samples per prompt."""
+        groups: dict[int, list[float]] = {}
+        for row, value in zip(self.rows, self.scores[name], strict=True):
+            if value is not None:
+                groups.setdefault(row["row"], []).append(value)
+        sized = [g for g in groups.values() if len(g) > 1]
+        return sum(1 for g in sized if max(g) == min(g)) / len(sized) if sized else None
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary for `--json`."""
         summary = {}
@@ -46,6 +56,7 @@ class DoctorReport:
                 "mean": sum(values) / len(values) if values else None,
                 "min": min(values, default=None),
                 "max": max(values, default=None),
+                "zero_std_frac": self.zero_std_fraction(name),
                 "seconds": round(self.seconds.get(name, 0.0), 4),
                 "error": self.errors.get(name),
             }
@@ -176,6 +187,13 @@ def _reward_warnings(report: DoctorReport, name: str, scores: list[float | None]
         )
     elif not values and scores:
         report.warnings.append(f"{name}: returned None for every completion (missing column?)")
+    else:
+        flat = report.zero_std_fraction(name)
+        if flat == 1.0:
+            report.warnings.append(
+                f"{name}: varies between prompts but never within a prompt's samples: GRPO advantages from it "
+                "are all zero (the task may be too easy or too hard for this model)"
+            )
 
 
 def _extractor_warnings(report: DoctorReport, texts: list[str], extracted: list[str | None], columns: dict) -> None:
