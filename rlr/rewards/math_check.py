@@ -5,6 +5,10 @@ thread and cannot interrupt sympy stuck inside C code (`9^{9^{9^9}}` builds a hu
 in worker processes (`python -m rlr.rewards.math_check`) that the parent kills when an item overruns
 (`rlr.rewards.math_pool`). The worker speaks JSON lines on stdin/stdout: `[id, completion, answer]` in,
 `[id, score, status]` out, where status is "ok", "no_answer" or "error".
+
+Workers are not sandboxed like `rlr.sandbox`: math-verify reads model text with regexes (plain expressions
+are limited to digits and operators before sympy sees them) and an ANTLR LaTeX grammar, and never runs it.
+The hazard is CPU and memory, bounded by the parent's timeout and the worker's RLIMIT_AS.
 """
 
 from __future__ import annotations
