@@ -105,10 +105,10 @@ def run_export(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
     out = opts.extra.get("out")
     target = Path(out) if out else StageRun.of(cfg, "export").path
     repo = opts.extra.get("push_to_hub")
+    source = resolve_source(opts.extra.get("from_stage"), cfg)
     check_target(target, opts.overwrite)
     if repo:
         check_push_possible(repo)  # before any work: offline or no token costs nothing
-    source = resolve_source(opts.extra.get("from_stage"), cfg)
     merge = cfg.export.merge_lora or not source.ref.adapters
     if not merge and len(source.ref.adapters) > 1:
         raise UserError(f"{source.ref.label} is a stack of {len(source.ref.adapters)} LoRA adapters; the top one only "

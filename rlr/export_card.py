@@ -114,10 +114,12 @@ def _data_section(run_root: Path) -> list[str]:
             if isinstance(info, dict)]
     if not rows:
         return []
-    sources = [s.get("source") for s in (manifest.get("inputs") or {}).get("sources", []) if isinstance(s, dict)]
+    sources = [f"{s.get('split_role', '?')}: `{s.get('source')}`" + (f" (sha256 `{s['sha256']}`)" if s.get("sha256")
+                                                                     else "")
+               for s in (manifest.get("inputs") or {}).get("sources", []) if isinstance(s, dict)]
     lines = ["## Data", ""]
     if sources:
-        lines += [f"Sources: {', '.join(f'`{s}`' for s in sources)}", ""]
+        lines += [f"Sources: {'; '.join(sources)}", ""]
     return [*lines, "| file | rows | sha256 |", "|---|---|---|", *rows, ""]
 
 
@@ -195,8 +197,9 @@ def write_model_card(out: Path, loaded: Any, source: Any, *, dtype: str, merged:
     if table:
         first = next(iter((comparison.get("models") or {}).values()), None) or {}
         settings = first.get("generation") or {}
-        lines += ["## Evaluation", "", f"From `rlr evaluate` ({_kv(settings, tuple(settings)) if settings else ''}).",
-                  "", *table, ""]
+        shown = _kv(settings, ("n", "temperature", "top_p", "max_new_tokens"))
+        lines += ["## Evaluation", "", f"From `rlr evaluate` ({shown}); this model is the `{source.ref.label}` row "
+                  "(and `export`, when the export itself was evaluated).", "", *table, ""]
     trained_with = stages[-1][2].get("versions") if stages else None
     lines += ["## Versions", "", f"- Exported with: {_kv(library_versions(), tuple(library_versions()))}"]
     if trained_with:

@@ -25,6 +25,7 @@ TEXT = "12+7= <think>2+7=9</think> 19"
 def _lora(model, out: Path, seed: int):
     from peft import LoraConfig, get_peft_model
 
+    torch.manual_seed(seed)  # lora_A is drawn from the global generator
     peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear"))
     gen = torch.Generator().manual_seed(seed)
     for name, p in peft_model.named_parameters():
@@ -122,10 +123,12 @@ def test_export_loads_without_peft_or_rlr(cli, preset, micro_model, tmp_path):
     """The card's own "how to load" snippet runs in a fresh interpreter where peft and rlr cannot be imported."""
     run_root = build_run(preset, micro_model)
     out = tmp_path / "exported"
-    r = cli("export", preset, "--from", run_root / "rl" / "model", "--out", out, "--json")
+    r = cli("export", preset, "--from", run_root / "rl" / "model", "--out", out, "export.max_shard_size=60KB",
+            "--json")
     assert r.code == 0, r.stderr
     assert json.loads(r.stdout)["adapters_merged"] == 2 and not (run_root / "export").exists()
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+    assert len(list(out.glob("model-*.safetensors"))) > 1 and (out / "model.safetensors.index.json").is_file()
     card = (out / "README.md").read_text()
     assert "### RL" in card  # the stage's config.yaml beside the model dir was found
     snippet = card.split("```python\n", 1)[1].split("```", 1)[0].replace("PATH_TO_THIS_DIRECTORY", str(out))
