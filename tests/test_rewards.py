@@ -211,3 +211,12 @@ def test_docstring_examples_hold(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(f"rlr.rewards.{module}"))
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_validate_reports_malformed_specs_without_raising() -> None:
+    problems = validate_reward_specs(
+        [{"weight": 1.0}, {"name": "tag_count", "weight": "high"}, {"name": "overlong", "args": [1, 2]}]
+    )
+    assert len(problems) == 3
+    assert "missing `name`" in problems[0] and "weight must be a number" in problems[1]
+    assert "args must be a mapping" in problems[2]
