@@ -22,6 +22,7 @@ PROMPTS_PER_BATCH = 16
 def estimate_pass_rates(rows: list[dict[str, Any]], cfg: Any, tokenizer: Any, seed: int) -> list[float]:
     """Mean score of `cfg.data.difficulty.samples` sampled completions per row (partial credit averaged in)."""
     import torch
+    from transformers.utils import logging as hf_logging
 
     from rlr.device import resolve_device
     from rlr.modeling import load_base_model
@@ -30,7 +31,13 @@ def estimate_pass_rates(rows: list[dict[str, Any]], cfg: Any, tokenizer: Any, se
     settings = cfg.data.difficulty
     k = settings.samples
     device = resolve_device(cfg.model.dtype)
-    model = load_base_model(cfg.model.name_or_path, cfg.model, device)
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar is noise here; restored for the stages after us
+    try:
+        model = load_base_model(cfg.model.name_or_path, cfg.model, device)
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
     model.to(device.device).eval()
     tokenizer.padding_side = "left"
     torch.manual_seed(seed)

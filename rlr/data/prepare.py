@@ -154,8 +154,9 @@ def build_splits(loaded: LoadedConfig) -> Prepared:
         before = len(train)
         train, pass_rates = filter_by_pass_rate(train, rates, d.min_pass, d.max_pass)
         dropped["train"]["pass_rate"] = before - len(train)
-        _require(train, "data.difficulty", f"no prompt's pass rate lies in [{d.min_pass}, {d.max_pass}] over "
-                 f"{d.samples} samples (see the rates with data.difficulty.enabled=false); widen the band")
+        _require(train, "data.difficulty", f"no prompt's pass rate over {d.samples} samples lies in "
+                 f"[{d.min_pass}, {d.max_pass}] (rates: min {min(rates):.3g}, mean {sum(rates) / len(rates):.3g}, "
+                 f"max {max(rates):.3g}); widen the band or start from a stronger model")
 
     random.Random(cfg.run.seed).shuffle(train)
     for warning in warnings:
