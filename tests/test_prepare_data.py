@@ -302,3 +302,17 @@ def test_warns_when_chat_template_opens_think(cli, make_preset, tmp_path, micro_
     assert manifest["warnings"] == summary["warnings"]
     plain = prepare(cli, make_preset(model=micro_model, name="plain"))
     assert plain["warnings"] == []
+
+
+def test_dedup_modes_and_normalization_keep_operators():
+    from rlr.data.filters import NgramIndex, dedup, normalize
+
+    assert normalize("  What IS 2+3?\n") == "what is 2+3"
+    assert normalize("12+34=") != normalize("12-34=") != normalize("1+234=")
+    rows = [{"question": q} for q in ["Hi there.", "hi there", "Hi there.", "2+3=", "2-3="]]
+    assert dedup(rows, "exact")[1] == 1 and dedup(rows, "normalized")[1] == 2 and dedup(rows, "none")[1] == 0
+    assert dedup(rows, "normalized", protected={1, 2})[1] == 0  # repeats a user asked for are kept
+    index = NgramIndex(3)
+    index.add("2+3=")  # shorter than n: the whole question is the n-gram
+    index.add("one two three four")
+    assert index.overlaps("2+3=") and index.overlaps("Two three four five") and not index.overlaps("3+2=")
