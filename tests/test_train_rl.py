@@ -102,6 +102,19 @@ def test_full_parameter_rl_saves_full_weights(cli, tmp_path, micro_model):
                                                                      "adapters": [], "label": "rl"}
 
 
+def test_full_parameter_rl_from_sft_adapter_keeps_the_sft_reference(cli, tmp_path, micro_model):
+    """With a KL term, TRL loads the reference from config._name_or_path: it must be base + SFT, not the bare base."""
+    preset = rl_preset(tmp_path, micro_model, "fullkl", "grpo", use_lora=False,
+                       trainer={"max_steps": 1, "learning_rate": 1e-3})
+    prepare(cli, preset)
+    _fake_sft_adapter(tmp_path / "runs/fullkl", micro_model)
+    result = cli("train-rl", preset)
+    assert result.code == 0, result.stderr
+    rl = tmp_path / "runs/fullkl/rl"
+    assert (rl / "init_model/model.safetensors").is_file()
+    assert next(m for m in _metrics(rl) if "loss" in m)["kl"] == pytest.approx(0.0, abs=1e-6)  # ref == start
+
+
 def test_overlong_buffer_adds_the_overlong_reward(cli, tmp_path, micro_model):
     preset = rl_preset(tmp_path, micro_model, "long", "grpo", overlong_buffer=4, trainer={"max_steps": 1})
     prepare(cli, preset)

@@ -135,7 +135,9 @@ def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: li
     if cfg.rl.use_lora:
         check_lora_targets(model, cfg.lora)
         peft_config = peft_lora_config(cfg.lora)
-    elif init_ref.adapters and args.beta:
+    else:
+        model.requires_grad_(True)  # peft froze the base while the SFT adapter was attached; merging keeps that
+    if not cfg.rl.use_lora and init_ref.adapters and args.beta:
         # TRL builds the full-parameter reference model from config._name_or_path, which names the base without
         # the merged SFT adapter: give it the merged weights to load instead.
         merged = run.path / "init_model"
