@@ -230,12 +230,15 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[dict[str, Any], str]]:
                                   "data.decontaminate left no train rows"),
         "hub offline": ({"train": {"source": "hf:rlr-test-org/not-cached-dataset", "config": "main"}},
                         "hf:rlr-test-org/not-cached-dataset is not in the local cache and HF_HUB_OFFLINE=1"),
+        "hub bad split": ({"train": {"source": "hf:json", "split": "bogus",
+                                     "args": {"data_files": str(dup), "cache_dir": str(tmp_path / "hf")}}},
+                          "cannot load hf:json split bogus: Unknown split"),
         "unknown task": ({"train": {"source": "task:arithmatic"}}, "did you mean 'arithmetic'"),
     }
 
 
 BAD_INPUTS = ["missing column", "unknown source", "unreadable jsonl", "unreadable parquet", "empty file",
-              "empty after filtering", "hub offline", "unknown task"]
+              "empty after filtering", "hub offline", "hub bad split", "unknown task"]
 
 
 def test_gym_source(cli, make_preset, tmp_path):

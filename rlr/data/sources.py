@@ -15,6 +15,7 @@ import csv
 import json
 import os
 import random
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -108,15 +109,22 @@ def _hub_records(spec: SourceSpec, num_proc: int | None) -> tuple[list[dict[str,
 
     dataset_id = spec.source.removeprefix("hf:")
     where = f"hf:{dataset_id}" + (f" ({spec.config})" if spec.config else "") + f" split {spec.split}"
+    quiet = not sys.stderr.isatty() and datasets.is_progress_bar_enabled()  # bars in a log file are noise
+    if quiet:
+        datasets.disable_progress_bars()
     try:
         extra = {"num_proc": num_proc} if num_proc and num_proc > 1 else {}
         ds = datasets.load_dataset(dataset_id, spec.config, split=spec.split, **extra, **spec.args)
     except Exception as e:  # datasets raises ConnectionError/FileNotFoundError/ValueError/DatasetNotFoundError
-        if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or datasets.config.HF_HUB_OFFLINE:
+        offline = datasets.config.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true")
+        if offline and isinstance(e, ConnectionError):  # not cached; a bad split of a cached set is a ValueError
             raise UserError(f"hf:{dataset_id} is not in the local cache and HF_HUB_OFFLINE=1: set HF_HUB_OFFLINE=0 "
                             "to download it once, or point source at a local file") from None
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        first = str(e).splitlines()[0].rstrip(".") if str(e) else type(e).__name__
         raise UserError(f"cannot load {where}: {first}; check the dataset id, config: and split:") from None
+    finally:
+        if quiet:
+            datasets.enable_progress_bars()
     return ds.to_list(), list(ds.column_names), where
 
 
