@@ -41,7 +41,7 @@ CPU_FP32 = DeviceInfo(device="cpu", dtype="float32", n_gpus=0, bf16=False, fp16=
 @dataclasses.dataclass
 class Source:
     ref: ModelRef
-    stage: str | None  # sft / rl when the source is a stage of this run
+    stage: str | None  # sft / rl when the source is a stage's model dir (of this run, or another with --from)
     stage_dir: Path | None  # the directory holding that stage's config.yaml + manifest.json
 
 
@@ -156,7 +156,12 @@ def publish(tmp: Path, target: Path) -> None:
     if target.exists():
         old = target.parent / f".{target.name}.old-{os.getpid()}"
         os.replace(target, old)
-    os.replace(tmp, target)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if old is not None:
+            os.replace(old, target)  # put the previous export back rather than leave nothing
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

@@ -43,9 +43,9 @@ def _is_hub_id(name: str) -> bool:
     return name.count("/") == 1 and not Path(name).exists() and not name.startswith((".", "/", "~"))
 
 
-def _training_stages(run_root: Path, source: Any) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+def _training_stages(run_root: Path | None, source: Any) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     """(stage, config.yaml, manifest.json) of the stages behind the export, oldest first."""
-    if source.stage_dir is None:
+    if source.stage_dir is None or run_root is None:
         return []
     top = (source.stage or "model", _read_yaml(source.stage_dir / "config.yaml"),
            _read_json(source.stage_dir / "manifest.json"))
@@ -160,7 +160,9 @@ def _load_snippet(where: str, merged: bool) -> list[str]:
 def write_model_card(out: Path, loaded: Any, source: Any, *, dtype: str, merged: bool, check: dict[str, Any],
                      repo: str | None) -> None:
     cfg = loaded.cfg
-    run_root = Path(cfg.run.output_dir) / cfg.run.name
+    # Training, data and eval come from the run that produced the source (another run's, with --from PATH);
+    # a directory that is no stage of any run gets none of them rather than this run's, which may not apply.
+    run_root = source.stage_dir.parent if source.stage_dir else None
     stages = _training_stages(run_root, source)
     trained_cfg = stages[-1][1] if stages else {}
     base = (trained_cfg.get("model") or {}).get("name_or_path") or cfg.model.name_or_path
@@ -191,8 +193,8 @@ def write_model_card(out: Path, loaded: Any, source: Any, *, dtype: str, merged:
         lines += ["## Training", ""]
         for stage, config, manifest in stages:
             lines += _stage_section(stage, config, manifest)
-    lines += _data_section(run_root)
-    comparison = _read_json(run_root / "eval" / "results.json")
+    lines += _data_section(run_root) if run_root else []
+    comparison = _read_json(run_root / "eval" / "results.json") if run_root else {}
     table = eval_table(comparison)
     if table:
         first = next(iter((comparison.get("models") or {}).values()), None) or {}

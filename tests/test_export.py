@@ -261,6 +261,7 @@ def test_full_weights_source_in_float16(cli, preset, micro_model, tmp_path):
     assert AutoModelForCausalLM.from_pretrained(out).dtype == torch.float16
     check = json.loads((out / "manifest.json").read_text())["outputs"]["check"]
     assert check["merge_max_abs_diff"] is None and check["roundtrip_max_abs_diff"] <= 1e-4
+    assert "## Training" not in (out / "README.md").read_text()  # no stage of any run: no borrowed history
 
 
 def test_failed_check_marks_export_failed(cli, preset, micro_model, monkeypatch):
@@ -273,3 +274,29 @@ def test_failed_check_marks_export_failed(cli, preset, micro_model, monkeypatch)
     manifest = json.loads((run_root / "export" / "manifest.json").read_text())
     assert manifest["status"] == "failed" and "differ" in manifest["error"]
     assert cli("export", preset).code == 2  # a failed export is still not replaced without --overwrite
+
+
+def test_push_to_hub_uploads_the_finished_export(cli, preset, micro_model, monkeypatch, tmp_path):
+    """The hub calls are faked: a failure leaves a complete local export; a success is recorded in the manifest."""
+    import huggingface_hub
+
+    build_run(preset, micro_model, stages=("sft",))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    uploads = []
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub, "create_repo", unreachable)
+    r = cli("export", preset, "--out", tmp_path / "a", "--push-to-hub", "me/model")
+    assert r.code == 2 and "local export" in r.stderr and "hf upload me/model" in r.stderr
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["status"] == "complete"
+
+    monkeypatch.setattr(huggingface_hub, "create_repo", lambda repo, **kw: f"https://hub.example/{repo}")
+    monkeypatch.setattr(huggingface_hub, "upload_folder", lambda **kw: uploads.append(kw))
+    r = cli("export", preset, "--out", tmp_path / "b", "--push-to-hub", "me/model", "--json")
+    assert r.code == 0, r.stderr
+    assert uploads[0]["repo_id"] == "me/model" and Path(uploads[0]["folder_path"]) == tmp_path / "b"
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["outputs"]["pushed_to"].endswith("me/model")
+    assert 'from_pretrained("me/model"' in (tmp_path / "b" / "README.md").read_text()
