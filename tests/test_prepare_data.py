@@ -107,7 +107,7 @@ def test_math_style_boxed_file(cli, make_preset, tmp_path):
     assert json.loads(row["meta"])["fields"] == {"level": "Level 4"}  # short columns ride along, long ones don't
 
 
-def test_csv_and_parquet_sources(cli, make_preset, tmp_path):
+def test_csv_parquet_and_json_sources(cli, make_preset, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -117,11 +117,13 @@ def test_csv_and_parquet_sources(cli, make_preset, tmp_path):
         writer.writerows({"q": f"csv question number {i}?", "a": str(i)} for i in range(8))
     pq.write_table(pa.table({"q": [f"parquet question {i}?" for i in range(6)], "a": list(range(6))}),
                    tmp_path / "b.parquet")
+    (tmp_path / "c.json").write_text(json.dumps({"data": [{"q": f"json question {i}?", "a": i} for i in range(4)]}))
     spec = {"question": "q", "answer": "a", "task": "numeric"}
-    preset = make_preset(data={"train": [{"source": str(tmp_path / "a.csv"), **spec},
-                                         {"source": str(tmp_path / "b.parquet"), **spec}]})
+    preset = make_preset(data={"train": [{"source": str(tmp_path / name), **spec}
+                                         for name in ("a.csv", "b.parquet", "c.json")]})
     summary = prepare(cli, preset)
-    assert summary["by_source"]["train"] == {str(tmp_path / "a.csv"): 8, str(tmp_path / "b.parquet"): 6}
+    assert summary["by_source"]["train"] == {str(tmp_path / "a.csv"): 8, str(tmp_path / "b.parquet"): 6,
+                                             str(tmp_path / "c.json"): 4}
     answers = {json.loads(r["meta"])["question"]: r["answer"] for r in read_jsonl(data_dir(tmp_path) / "train.jsonl")}
     assert answers["parquet question 4?"] == "4" and answers["csv question number 7?"] == "7"
 
