@@ -7,8 +7,8 @@ Why it is more than `merge_and_unload().save_pretrained()`:
 - Merging happens in float32 on the CPU and the cast to `export.dtype` comes last, so half-precision rounding
   happens once instead of once per adapter.
 - The export is checked, not trusted: it is reloaded from disk and its logits on a fixed input are compared with
-  the in-memory unmerged model (fp32: atol 1e-4). The max abs diff goes into the manifest; a mismatch marks the
-  export failed (exit 1).
+  the in-memory unmerged model (float32: atol 1e-4; bf16/fp16 round, see rlr/export_check.py). The max abs diff
+  goes into the manifest; a mismatch marks the export failed (exit 1).
 - Nothing half-written ever sits at the target: everything is written to a temp dir beside it and renamed at the
   end. A crash leaves the target as it was; a failed check is published with status "failed" so it can be read.
 - `--push-to-hub` is checked before any work (offline, no token: exit 2 with nothing written) and the upload
