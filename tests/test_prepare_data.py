@@ -168,6 +168,20 @@ def test_dedup_and_decontamination_counts(cli, make_preset, tmp_path):
                     "A clean question about the number nine?"}
 
 
+def test_decontaminate_against_a_shipped_benchmark_name(cli, make_preset, tmp_path, monkeypatch):
+    import rlr.evaluate.benchmarks as benchmarks
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    bench = write_jsonl(tmp_path / "bench.jsonl", [{"problem": "What is two plus two?", "answer": "4"}])
+    (shipped / "toybench.yaml").write_text(f"source: {bench}\nquestion: problem\nanswer: answer\n")
+    monkeypatch.setattr(benchmarks, "benchmarks_dir", lambda: shipped)
+    train = write_jsonl(tmp_path / "tr.jsonl", [{"question": "What is two plus two?", "answer": "4"},
+                                                {"question": "What is three plus three?", "answer": "6"}])
+    preset = make_preset(data={"train": {"source": str(train)}, "decontaminate": {"benchmarks": ["toybench"]}})
+    assert prepare(cli, preset)["dropped"]["train"]["contaminated"] == 1
+
+
 def test_eval_holdout(cli, make_preset, tmp_path):
     preset = make_preset(data={"train": {"source": "task:arithmetic", "rows": 50, "args": {"digits": 2}},
                                "eval_holdout": 10})
@@ -236,11 +250,14 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[dict[str, Any], str]]:
                                      "args": {"data_files": str(dup), "cache_dir": str(tmp_path / "hf")}}},
                           "cannot load hf:json split bogus: Unknown split"),
         "unknown task": ({"train": {"source": "task:arithmatic"}}, "did you mean 'arithmetic'"),
+        "benchmark offline": ({"train": {"source": str(dup)}, "decontaminate": {"benchmarks": ["gsm8k"]}},
+                              "hf:openai/gsm8k is not in the local cache"),
     }
 
 
 BAD_INPUTS = ["missing column", "unknown source", "unreadable jsonl", "unreadable parquet", "empty file",
-              "empty after filtering", "hub offline", "hub bad split", "unknown task"]
+              "empty after filtering", "hub offline", "hub bad split", "unknown task",
+              "benchmark offline"]
 
 
 def test_gym_source(cli, make_preset, tmp_path):

@@ -82,8 +82,8 @@ class SourceSpec:
 class DecontaminationSection:
     enabled: bool = doc("Drop train rows whose n-grams overlap the eval split or the named benchmark files.", True)
     ngram: int = doc("n-gram length (words) used for the overlap test.", 13)
-    benchmarks: list[str] = doc("Extra files (jsonl/json/parquet/csv) whose questions must not leak into train.",
-                                factory=list)
+    benchmarks: list[str] = doc("Shipped benchmark names (gsm8k, math500, aime24 ...) or files (jsonl/json/parquet/"
+                                "csv) whose questions must not leak into train.", factory=list)
 
 
 @dataclass

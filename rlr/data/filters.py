@@ -93,16 +93,25 @@ def decontaminate(rows: list[dict[str, Any]], reference: Iterable[str], ngram: i
 
 
 def benchmark_questions(refs: list[str], base_dir: Path) -> list[str]:
-    """Questions of the files in data.decontaminate.benchmarks (first of the usual question columns)."""
-    from rlr.data.sources import read_file
+    """Questions of data.decontaminate.benchmarks: shipped benchmark names (the same specs `eval.benchmarks`
+    loads, so train is cleaned against exactly what will be evaluated) or files (first usual question column)."""
+    from rlr.config.schema import SourceSpec
+    from rlr.data.sources import load_source, read_file
+    from rlr.evaluate.benchmarks import resolve_benchmark, shipped_benchmarks
     from rlr.paths import resolve_data_path
 
     questions: list[str] = []
     for i, ref in enumerate(refs):
         key = f"data.decontaminate.benchmarks[{i}]"
+        if ref in shipped_benchmarks():
+            spec = SourceSpec(**resolve_benchmark(ref, base_dir).spec)
+            questions += [r["question"] for r in load_source(spec, seed=0, base_dir=base_dir, split_role="eval",
+                                                              key=key).rows]
+            continue
         path = resolve_data_path(ref, base_dir)
         if path is None:
-            raise UserError(f"{key}: no such file '{ref}'; give a .jsonl/.json/.parquet/.csv file of questions")
+            raise UserError(f"{key}: no such file or shipped benchmark '{ref}'; give a .jsonl/.json/.parquet/.csv "
+                            f"file of questions or one of {', '.join(shipped_benchmarks())}")
         records, columns = read_file(path, key)
         column = next((c for c in QUESTION_COLUMNS if c in columns), None)
         if column is None:
