@@ -22,7 +22,7 @@ from rlr.runs import STAGES, atomic_write_text, read_json
 
 log = logging.getLogger(__name__)
 
-EVAL_COLUMNS = ("num_problems", "pass@1", "maj@", "pass@", "avg@n", "greedy_accuracy", "mean_score", "mean_length",
+EVAL_COLUMNS = ("num_problems", "pass@", "maj@", "avg@n", "greedy_accuracy", "mean_score", "mean_length",
                 "truncation_rate", "format_compliance")
 
 
@@ -245,7 +245,8 @@ def write_report(run_dirs: list[Path], out: Path | None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     lines = ["# rlr report", "", "Runs: " + ", ".join(f"`{r.name}`" for r in runs), "", "## Plots", "",
-             f"Curves with {SMOOTH_FROM}+ points are a moving average over ~4% of the steps, raw values faint behind.",
+             f"Curves with {SMOOTH_FROM}+ points are a centred moving average over ~4% of the steps (raw values faint "
+             "behind; learning rates unsmoothed).",
              ""]
     skipped: list[str] = []
     drawn_files: set[str] = set()

@@ -32,12 +32,14 @@ class Panel:
     ylabel: str = ""
     band: dict[str, str] = field(default_factory=dict)  # key -> its std key, drawn as a shaded +-1 std band
     why_missing: str = ""  # the usual reason the keys are absent, for report.md
+    smooth: bool = True  # False for schedules (learning rate): averaging would only blur a known shape
 
 
 @dataclass(frozen=True)
 class FigureSpec:
     name: str  # file stem: <out>/<name>.png
     stage: str  # which stage's metrics.jsonl it reads
+    title: str
     panels: tuple[Panel, ...]
 
 
@@ -54,42 +56,42 @@ def _is_accuracy(key: str) -> bool:
 
 
 FIGURES: tuple[FigureSpec, ...] = (
-    FigureSpec("reward", "rl", (
+    FigureSpec("reward", "rl", "reward and accuracy", (
         Panel("Reward", ("reward",), ylabel="mean reward", band={"reward": "reward_std"}),
         Panel("Accuracy", ("accuracy",), match=_is_accuracy, ylabel="accuracy"),
         Panel("Reward per function", match=_reward_mean, ylabel="mean (unweighted)"),
     )),
-    FigureSpec("length", "rl", (
+    FigureSpec("length", "rl", "completion length", (
         Panel("Completion length", ("completions/mean_length", "completions/max_length"), ylabel="tokens"),
         Panel("Clipped (truncated) completions", ("completions/clipped_ratio",), ylabel="fraction"),
     )),
-    FigureSpec("kl_entropy", "rl", (
+    FigureSpec("kl_entropy", "rl", "KL and entropy", (
         Panel("KL to reference", ("kl",), ylabel="KL", why_missing="TRL logs kl only when beta > 0"),
         Panel("Entropy", ("entropy",), ylabel="nats/token"),
     )),
-    FigureSpec("zero_std", "rl", (
+    FigureSpec("zero_std", "rl", "zero-variance groups", (
         Panel("Zero-variance groups", ("frac_reward_zero_std", "dynamic_sampling/zero_std_frac_before",
                                        "dynamic_sampling/zero_std_frac_after"), ylabel="fraction of groups"),
     )),
-    FigureSpec("rl_optim", "rl", (
+    FigureSpec("rl_optim", "rl", "optimisation", (
         Panel("RL loss", ("loss",)),
         Panel("Clip ratio", ("clip_ratio/region_mean", "clip_ratio/low_mean", "clip_ratio/high_mean"),
               ylabel="fraction"),
-        Panel("RL learning rate", ("learning_rate",)),
+        Panel("RL learning rate", ("learning_rate",), smooth=False),
     )),
-    FigureSpec("throughput", "rl", (
+    FigureSpec("throughput", "rl", "throughput", (
         Panel("Step time", ("step_time_s",), ylabel="seconds"),
         Panel("Throughput", ("tokens_per_s",), ylabel="tokens/s"),
     )),
-    FigureSpec("sft", "sft", (
+    FigureSpec("sft", "sft", "supervised fine-tuning", (
         Panel("SFT loss", ("loss",)),
         Panel("SFT token accuracy", ("mean_token_accuracy",), ylabel="accuracy"),
-        Panel("SFT learning rate", ("learning_rate",)),
+        Panel("SFT learning rate", ("learning_rate",), smooth=False),
     )),
 )
 
 LINE_STYLES = ("-", "--", ":", "-.")
-SMOOTH_FROM = 50  # from this many points a curve is drawn as a moving average over ~4% of its steps
+SMOOTH_FROM = 50  # from this many points a curve is drawn as a centred moving average over ~4% of its steps
 EVAL_METRICS_PREFERRED = ("pass@1", "avg@n", "greedy_accuracy")  # first choices for the eval bar chart
 
 
@@ -132,15 +134,15 @@ def _panel_keys(panel: Panel, runs: dict[str, list[dict[str, Any]]]) -> list[str
 
 
 def _smooth(values: list[float]) -> list[float]:
-    """Trailing moving average: RL curves are noisy per step, and the trend is what one compares across runs."""
-    window = max(1, len(values) // 25)
-    out, total = [], 0.0
-    for i, v in enumerate(values):
-        total += v
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
-    return out
+    """Centred moving average over ~4% of the points: RL curves are noisy per step and the trend is what one
+    compares across runs; centred rather than trailing so a change shows at the step where it happened."""
+    half = max(1, len(values) // 50)
+    prefix = [0.0]
+    for v in values:
+        prefix.append(prefix[-1] + v)
+    n = len(values)
+    return [(prefix[min(n, i + half + 1)] - prefix[max(0, i - half)]) / (min(n, i + half + 1) - max(0, i - half))
+            for i in range(n)]
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -202,14 +204,14 @@ def draw_curves(spec: FigureSpec, runs: dict[str, list[dict[str, Any]]], out_dir
                 if not steps:
                     continue
                 label = run_name if len(keys) == 1 else f"{run_name}: {short_name(key)}"
-                if len(values) >= SMOOTH_FROM:
+                if panel.smooth and len(values) >= SMOOTH_FROM:
                     ax.plot(steps, values, color=colour, linestyle=style, alpha=0.25, linewidth=0.8)
                     values = _smooth(values)
                 ax.plot(steps, values, color=colour, linestyle=style, label=label,
                         marker="." if len(steps) < 30 else None)
                 std_steps, std = series(records, panel.band.get(key, ""))
                 if std_steps == steps and len(runs) == 1:  # overlapping bands of several runs hide the curves
-                    std = _smooth(std) if len(std) >= SMOOTH_FROM else std
+                    std = _smooth(std) if panel.smooth and len(std) >= SMOOTH_FROM else std
                     ax.fill_between(steps, [v - s for v, s in zip(values, std, strict=True)],
                                     [v + s for v, s in zip(values, std, strict=True)], color=colour, alpha=0.12)
         ax.set_title(panel.title)
@@ -218,7 +220,7 @@ def draw_curves(spec: FigureSpec, runs: dict[str, list[dict[str, Any]]], out_dir
         ax.set_ylabel(panel.ylabel or (keys[0] if len(keys) == 1 else ""))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
-    fig.suptitle(f"{spec.stage} · {spec.name.replace('_', ' ')}")
+    fig.suptitle(f"{spec.stage}: {spec.title}")
     _save(fig, out_dir / f"{spec.name}.png")
     return Drawn(f"{spec.name}.png", [p.title for p, _ in to_draw], skipped)
 
@@ -242,7 +244,7 @@ def draw_eval(rows: list[dict[str, Any]], out_dir: Path) -> Drawn:
     cols = min(len(metrics), 2)
     n_rows = math.ceil(len(metrics) / cols)
     fig = _figure(n_rows, cols, max(5.5, 1.2 + 0.5 * len(bars) * len(benches)), 3.8)
-    width = 0.8 / len(bars)
+    width = min(0.8 / len(bars), 0.25)  # one model on one benchmark should not fill the axes
     for index, metric in enumerate(metrics):
         ax = fig.add_subplot(n_rows, cols, index + 1)
         for b, label in enumerate(bars):
@@ -254,7 +256,7 @@ def draw_eval(rows: list[dict[str, Any]], out_dir: Path) -> Drawn:
                     continue
                 ci = values.get(f"{metric}_ci")
                 lo, hi = (ci if isinstance(ci, (list, tuple)) and len(ci) == 2 else (value, value))
-                xs.append(x - 0.4 + width * (b + 0.5))
+                xs.append(x + width * (b + 0.5 - len(bars) / 2))
                 heights.append(value)
                 lower.append(max(0.0, value - lo))
                 upper.append(max(0.0, hi - value))
@@ -262,12 +264,13 @@ def draw_eval(rows: list[dict[str, Any]], out_dir: Path) -> Drawn:
                 ax.bar(xs, heights, width, label=label, color=f"C{b % 10}",
                        yerr=[lower, upper] if any(lower + upper) else None, capsize=3)
         ax.set_xticks(range(len(benches)), benches)
+        ax.set_xlim(-0.6, len(benches) - 0.4)
         ax.set_title(metric)
         if ax.get_ylim()[1] <= 1.1:  # a rate: full scale, with headroom for the legend above the bars
             ax.set_ylim(0, 1.35)
             ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(fontsize="small", loc="upper center", ncols=min(len(bars), 3))
-    fig.suptitle("eval · models x benchmarks (95% CI)")
+    fig.suptitle("eval: models x benchmarks (95% CI)")
     _save(fig, out_dir / "eval.png")
     return Drawn("eval.png", metrics, [])
