@@ -250,10 +250,11 @@ def write_report(run_dirs: list[Path], out: Path | None) -> Path:
              ""]
     skipped: list[str] = []
     drawn_files: set[str] = set()
+    no_metrics: dict[str, list[str]] = {}  # stage -> its figures, when no run logged that stage
     for spec in FIGURES:
         stage_runs = {r.name: r.metrics[spec.stage] for r in runs if r.metrics.get(spec.stage)}
         if not stage_runs:
-            skipped.append(f"`{spec.name}`: no {spec.stage}/metrics.jsonl with records")
+            no_metrics.setdefault(spec.stage, []).append(spec.name)
             continue
         drawn = draw_curves(spec, stage_runs, out_dir)
         skipped += [f"`{spec.name}`: {s}" for s in drawn.skipped]
@@ -261,6 +262,8 @@ def write_report(run_dirs: list[Path], out: Path | None) -> Path:
         if drawn.file:
             lines += [f"### {spec.name}", "", f"Panels: {', '.join(drawn.panels)}", "",
                       f"![{spec.name}]({drawn.file})", ""]
+    skipped = [f"{', '.join(f'`{n}`' for n in names)}: no {stage}/metrics.jsonl with records"
+               for stage, names in no_metrics.items()] + skipped
     eval_rows = [{**row, "label": row["label"] if len(runs) == 1 else f"{run.name}/{row['label']}"}
                  for run in runs for row in run.eval_rows]
     drawn = draw_eval(eval_rows, out_dir)

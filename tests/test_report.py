@@ -159,7 +159,7 @@ def test_missing_keys_are_skipped(cli, tmp_path):
     assert "Panels: Reward\n" in text
     assert "Accuracy (no accuracy or matching keys in rl/metrics.jsonl)" in text
     assert "KL to reference (no kl in rl/metrics.jsonl; TRL logs kl only when beta > 0)" in text
-    assert "`sft`: no sft/metrics.jsonl" in text and "`eval`: Eval (no results.json" in text
+    assert "`sft`: no sft/metrics.jsonl with records" in text and "`eval`: Eval (no results.json" in text
     assert "skipped 1 unreadable metrics line" in text
 
 
