@@ -148,6 +148,16 @@ def test_interrupt_then_resume_continues_the_same_run(cli, tmp_path, micro_model
     assert manifest["status"] == "complete" and manifest["attempts"] == 2
 
 
+def test_nan_loss_stops_with_a_clear_message(cli, tmp_path, micro_model):
+    preset = rl_preset(tmp_path, micro_model, "nan", "grpo", use_lora=False,
+                       trainer={"max_steps": 4, "learning_rate": 1e30, "save_steps": 1, "max_grad_norm": 0.0})
+    prepare(cli, preset)
+    result = cli("train-rl", preset)
+    assert result.code == 1
+    assert "NaN/inf" in result.stderr and "lower the learning rate" in result.stderr
+    assert json.loads((tmp_path / "runs/nan/rl/manifest.json").read_text())["status"] == "failed"
+
+
 @pytest.mark.parametrize("case", ["vllm", "unknown_reward", "no_data"])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, cli, tmp_path, micro_model):
     kwargs: dict = {}
@@ -170,11 +180,13 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, cli, tmp_path,
 
 @pytest.mark.slow
 def test_grpo_raises_the_reward_of_a_tiny_sft_model(cli, tmp_path, tiny_model):
-    """FEASIBILITY's band: full-parameter SFT of the tiny model for 250 steps leaves a moderate pass rate; 40 GRPO
-    steps (LoRA r16, lr 5e-4 constant, 8 prompts x 4 generations, 32 tokens) must raise the mean training reward."""
+    """FEASIBILITY's band: full-parameter SFT of the tiny model leaves a moderate pass rate; 40 GRPO steps (LoRA r16,
+    lr 5e-4 constant, 8 prompts x 4 generations, 32 tokens) must raise the mean training reward. SFT is steep in
+    steps: a standalone 250-step cosine run measured ~7-10% sampled reward here, below the band (and RL then made
+    it worse, as FEASIBILITY warns), so this pins 300."""
     import yaml
 
-    sft = {"use_lora": False, "trainer": {"max_steps": 250, "learning_rate": 2e-3, "per_device_train_batch_size": 64,
+    sft = {"use_lora": False, "trainer": {"max_steps": 300, "learning_rate": 2e-3, "per_device_train_batch_size": 64,
                                           "lr_scheduler_type": "cosine", "warmup_steps": 12, "save_steps": 1000}}
     preset = rl_preset(tmp_path, tiny_model, "improve", "grpo", rewards=[{"name": "accuracy"}],
                        trainer={"max_steps": 40, "learning_rate": 5e-4, "lr_scheduler_type": "constant",

@@ -105,13 +105,28 @@ def run_rl(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
     t0 = time.time()
     with run:
         trainer = build_trainer(loaded, init_ref, args, funcs, weights, device, run)
-        from rlr.train.loop import train_with_hygiene
-
-        train_with_hygiene(trainer, run, resume=opts.resume, description=f"train-rl {cfg.rl.algorithm}")
+        train(trainer, run, opts.resume, cfg.rl.algorithm)
         model_dir = save_model(trainer, cfg, init_ref)
         summary = summarize(run, trainer, model_dir, time.time() - t0)
         run.finish(outputs=summary)
     return summary
+
+
+def train(trainer: Any, run: StageRun, resume: bool, algorithm: str) -> None:
+    """rlr's shared hygiene, plus the way RL diverges that SFT does not: the policy's sampling probabilities turn
+    NaN/inf inside generate() (torch.multinomial raises) before any loss is logged for the NaN guard to see."""
+    from rlr.train.loop import TrainingDiverged, last_checkpoint, train_with_hygiene
+
+    try:
+        train_with_hygiene(trainer, run, resume=resume, description=f"train-rl {algorithm}")
+    except RuntimeError as e:
+        if "probability tensor contains" not in str(e):
+            raise
+        kept = last_checkpoint(run.path)
+        raise TrainingDiverged(f"the policy's sampling probabilities became NaN/inf at step "
+                               f"{trainer.state.global_step + 1}; the last checkpoint is "
+                               f"{kept or 'none (no checkpoint was saved yet)'}; lower the learning rate and "
+                               "--resume") from None
 
 
 def _trainer_class(trainer_type: str) -> type:

@@ -1,7 +1,7 @@
 """`rlr train-rl` vs the equivalent plain TRL GRPOTrainer script, side by side (target wall-time ratio <= 1.05),
 plus what DAPO dynamic sampling costs. Prints markdown tables.
 
-Both start from the same tiny model after a 250-step full-parameter SFT (inside the band where RL has signal, see
+Both start from the same tiny model after a 300-step full-parameter SFT (inside the band where RL has signal, see
 FEASIBILITY.md), on the same prepared rows, reward (rlr's `accuracy`), seed and GRPO settings (LoRA r16, lr 5e-4
 constant, 8 prompts x 4 generations, 32 new tokens). Runs alternate (plain, rlr, plain, rlr ...) so that drift of
 the machine hits both; the median is reported.
@@ -29,7 +29,7 @@ import yaml  # noqa: E402
 GRPO = {"per_device_train_batch_size": 32, "num_generations": 4, "max_completion_length": 32, "learning_rate": 5e-4,
         "lr_scheduler_type": "constant", "beta": 0.0, "loss_type": "grpo", "scale_rewards": "group", "epsilon": 0.2,
         "temperature": 1.0, "save_steps": 10_000}
-SFT = {"max_steps": 250, "learning_rate": 2e-3, "per_device_train_batch_size": 64, "lr_scheduler_type": "cosine",
+SFT = {"max_steps": 300, "learning_rate": 2e-3, "per_device_train_batch_size": 64, "lr_scheduler_type": "cosine",
        "warmup_steps": 12, "save_steps": 10_000}
 LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}
 
@@ -127,7 +127,7 @@ def main() -> None:
     cost = ds_cost(root / "runs/base/rl/metrics.jsonl", GRPO["per_device_train_batch_size"] // GRPO["num_generations"])
 
     p, r = statistics.median(plain), statistics.median(rlr)
-    print(f"tiny model (~1M params), 2-digit addition, SFT 250 steps full-param ({sft_s:.0f} s), then GRPO "
+    print(f"tiny model (~1M params), 2-digit addition, SFT 300 steps full-param ({sft_s:.0f} s), then GRPO "
           f"{opts.steps} steps: LoRA r16, 8 prompts x 4 generations, 32 tokens; median of {opts.repeats}\n")
     print("| run | wall (s) | per step (s) | ratio to plain TRL |")
     print("|---|---|---|---|")
