@@ -33,6 +33,13 @@ class RunDirMetrics(TrainerCallback):
         self._last_step = 0
         self._last_tokens = 0.0
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        # On --resume the state comes from the checkpoint: measure the first interval from there, not from step 0
+        # (which made the first step_time_s / tokens_per_s after a resume meaningless). Token counters differ:
+        # GRPO's lives in the state and resumes, SFT's restarts at 0 (see on_log's guard).
+        self._last_time, self._last_step = time.time(), state.global_step
+        self._last_tokens = float(getattr(state, "num_input_tokens_seen", 0) or 0)
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or not state.is_world_process_zero:
             return
@@ -42,6 +49,8 @@ class RunDirMetrics(TrainerCallback):
         record.update({k: v for k, v in logs.items() if isinstance(v, (int, float, str)) or v is None})
         record["step_time_s"] = round((now - self._last_time) / steps, 4)
         tokens = float(getattr(state, "num_input_tokens_seen", 0) or logs.get("num_tokens", 0) or 0)
+        if tokens < self._last_tokens:  # a counter that restarted with this train() call
+            self._last_tokens = 0.0
         if tokens > self._last_tokens and now > self._last_time:
             record["tokens_per_s"] = round((tokens - self._last_tokens) / (now - self._last_time), 1)
         self._last_time, self._last_step, self._last_tokens = now, state.global_step, tokens
@@ -82,6 +91,11 @@ class RichProgress(TrainerCallback):
         self.progress.update(self.task, metrics="  ".join(shown))
 
     def on_train_end(self, args, state, control, **kwargs):
+        self.close()
+
+    def close(self) -> None:
+        """Stop the live display; also needed when train() raises (on a terminal rich redirects stderr while live,
+        so the error message printed after a crash would otherwise vanish)."""
         if self.progress is not None:
             self.progress.stop()
             self.progress = None

@@ -33,20 +33,28 @@ def resume_checkpoint(run: StageRun, resume: bool) -> str | None:
 
 def train_with_hygiene(trainer: Any, run: StageRun, *, resume: bool, description: str) -> Any:
     """trainer.train() with our callbacks; raises KeyboardInterrupt after saving on Ctrl-C (exit 130)."""
+    checkpoint = resume_checkpoint(run, resume)  # before the SIGINT handler: a raise here must not leave it installed
     interrupt = GracefulInterrupt().install()
     guard = NanGuard()
     remove_default_printers(trainer)
-    for cb in (RunDirMetrics(run), RichProgress(description), guard, interrupt):
+    progress = RichProgress(description)
+    for cb in (RunDirMetrics(run), progress, guard, interrupt):
         trainer.add_callback(cb)
-    checkpoint = resume_checkpoint(run, resume)
     try:
         result = trainer.train(resume_from_checkpoint=checkpoint)
     finally:
         interrupt.uninstall()
+        progress.close()
     if guard.bad_step is not None:
         kept = last_checkpoint(run.path)
         raise TrainingDiverged(f"{guard.bad_key} became NaN/inf at step {guard.bad_step}; the last good checkpoint is "
                                f"{kept or 'none (no checkpoint was saved yet)'}; lower the learning rate and --resume")
     if interrupt.requested:
-        raise KeyboardInterrupt(f"interrupted at step {trainer.state.global_step}; checkpoint saved in {run.path}")
+        step = trainer.state.global_step
+        message = f"interrupted at step {step}; checkpoint saved in {run.path} (--resume continues)"
+        # Said here as well: Typer turns the KeyboardInterrupt into a bare Exit(130), so the CLI never prints it.
+        from rlr.console import stderr
+
+        stderr.print(message, markup=False, highlight=False)
+        raise KeyboardInterrupt(message)
     return result

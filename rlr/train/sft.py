@@ -1,0 +1,163 @@
+"""`rlr sft PRESET`: supervised fine-tuning on worked solutions -> runs/<name>/sft/.
+
+A recipe in the order it runs: refuse what cannot work (before anything is written), read the prepared rows,
+load the starting model and tokenizer, build TRL's SFTTrainer, train with rlr's hygiene (resume, Ctrl-C, NaN
+guard, metrics), save a standard HF model directory that the next stages and plain transformers/peft load.
+
+Full-parameter training (`sft.use_lora: false`) is a first-class path, not an afterthought: the offline tiny
+model starts from random weights, and LoRA on a random model learns almost nothing (FEASIBILITY.md).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rlr.config.load import LoadedConfig
+from rlr.errors import UserError
+from rlr.modeling import ModelRef
+from rlr.runs import StageRun
+from rlr.stage import StageOptions
+
+
+def resolve_init(cfg: Any) -> ModelRef:
+    """sft.init_from: base (default), a stage of this run, or a model/adapter path; local paths made absolute
+    so the lineage written next to the adapter still loads from any working directory."""
+    from rlr.modeling import resolve_model_ref
+
+    ref = resolve_model_ref(cfg.sft.init_from or "base", cfg)
+    if Path(ref.base).exists():
+        ref.base = str(Path(ref.base).resolve())
+    return ref
+
+
+def tokenizer_source(ref: ModelRef) -> str:
+    """The newest directory of the lineage that ships a tokenizer (a previous stage may have changed its template)."""
+    for path in reversed(ref.adapters):
+        if (Path(path) / "tokenizer_config.json").is_file():
+            return path
+    return ref.base
+
+
+def data_hashes(cfg: Any) -> dict[str, str]:
+    """The content hashes prepare-data recorded for its files (computed here for train.jsonl if it recorded none)."""
+    from rlr.data.prepared import split_path
+    from rlr.runs import file_sha256
+
+    outputs = StageRun.of(cfg, "data").manifest().get("outputs") or {}
+    hashes = {name: out["sha256"] for name, out in outputs.items() if isinstance(out, dict) and out.get("sha256")}
+    return hashes or {"train.jsonl": file_sha256(split_path(cfg, "train"))}
+
+
+def check_options(cfg: Any, opts: StageOptions) -> None:
+    if opts.resume and opts.overwrite:
+        raise UserError("--resume and --overwrite contradict each other; pass one of them")
+    if cfg.model.load_in_4bit and not cfg.sft.use_lora:
+        raise UserError("model.load_in_4bit (QLoRA) trains a LoRA adapter on frozen 4-bit weights; "
+                        "set sft.use_lora=true or model.load_in_4bit=false")
+
+
+def build_trainer(model: Any, args: Any, dataset: Any, tokenizer: Any, peft_config: Any,
+                  callbacks: list[Any] | None) -> Any:
+    from trl import SFTTrainer
+
+    try:
+        return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                          peft_config=peft_config, callbacks=callbacks)
+    except ValueError as e:  # TRL's cross-checks of settings and data (padding_free vs max_length, ...)
+        raise UserError(f"sft.trainer: trl.SFTTrainer rejected the settings: {str(e).splitlines()[0]}") from None
+
+
+def loss_history(trainer: Any) -> list[float]:
+    return [float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
+
+
+def tokens_per_second(trainer: Any, start_step: int, train_time: float) -> float | None:
+    """Tokens trained in this attempt per second. TRL's SFT `num_tokens` counter restarts at 0 on resume (1.16);
+    the baseline is subtracted only when the counter evidently carried on from the checkpoint."""
+    seen = [(e["step"], float(e["num_tokens"])) for e in trainer.state.log_history if "num_tokens" in e]
+    pre = [tokens for step, tokens in seen if step <= start_step]
+    post = [tokens for step, tokens in seen if step > start_step]
+    if not post or train_time <= 0:
+        return None
+    baseline = pre[-1] if pre and post[0] > pre[-1] else 0.0
+    return round((post[-1] - baseline) / train_time, 1)
+
+
+def save_final_model(trainer: Any, cfg: Any, init: ModelRef) -> Path:
+    """Standard HF layout in sft/model/: full weights + tokenizer, or adapter + tokenizer + rlr_model.json."""
+    from rlr.modeling import stage_model_dir, write_lineage
+    from rlr.runs import is_main_process
+
+    model_dir = stage_model_dir(cfg, "sft").resolve()
+    trainer.save_model(str(model_dir))
+    if cfg.sft.use_lora and is_main_process():
+        # Adapters of the init model were merged before training, so loading = base + those adapters + this one.
+        write_lineage(model_dir, ModelRef(base=init.base, adapters=[*init.adapters, str(model_dir)]))
+    return model_dir
+
+
+def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """The sft stage. `callbacks` are extra TrainerCallbacks (tests and programmatic use)."""
+    from transformers import set_seed
+
+    from rlr.config.coerce import to_dict
+    from rlr.config.validate import build_trl_config
+    from rlr.data.prepared import load_split_dataset
+    from rlr.device import resolve_device
+    from rlr.modeling import check_lora_targets, load_model_ref, load_tokenizer, peft_lora_config
+    from rlr.train.loop import resume_checkpoint, train_with_hygiene
+    from rlr.train.sft_data import check_chat_template, sft_dataset
+
+    started = time.time()
+    cfg = loaded.cfg
+    check_options(cfg, opts)
+    stage = StageRun.of(cfg, "sft")
+    stage.check_can_start(overwrite=opts.overwrite, resume=opts.resume)
+    checkpoint = resume_checkpoint(stage, opts.resume)  # a --resume without a checkpoint fails here, not mid-run
+    device = resolve_device(cfg.model.dtype)
+    args = build_trl_config(loaded, "sft", device.trainer_flags(), device.use_cpu)
+
+    dataset = sft_dataset(load_split_dataset(cfg, "train"), cfg)
+    init = resolve_init(cfg)
+    set_seed(cfg.run.seed)  # before the model: peft draws the adapter's initial weights from the global RNG
+    tokenizer = load_tokenizer(tokenizer_source(init), cfg.model, padding_side="right")
+    check_chat_template(tokenizer, dataset, tokenizer_source(init))
+    model = load_model_ref(init, cfg.model, device, merge=True)
+    peft_config = None
+    if cfg.sft.use_lora:
+        check_lora_targets(model, cfg.lora)
+        peft_config = peft_lora_config(cfg.lora)
+
+    existed = stage.path.exists()
+    try:
+        trainer = build_trainer(model, args, dataset, tokenizer, peft_config, callbacks)
+    except BaseException:
+        if not existed and stage.path.is_dir() and not any(stage.path.iterdir()):
+            stage.path.rmdir()  # the Trainer creates output_dir in __init__; bad input must leave nothing behind
+        raise
+    inputs = {"data": data_hashes(cfg), "init": init.as_dict(), "resumed_from": checkpoint}
+    with stage.start(config=to_dict(cfg), overwrite=opts.overwrite, resume=opts.resume, device=device.as_dict(),
+                     inputs=inputs) as run:
+        start_step = int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else 0
+        t0 = time.time()
+        result = train_with_hygiene(trainer, run, resume=opts.resume, description="sft")
+        train_time = time.time() - t0
+        model_dir = save_final_model(trainer, cfg, init)
+        losses = loss_history(trainer)
+        summary = {
+            "stage": "sft",
+            "model_dir": str(model_dir),
+            "steps": trainer.state.global_step,
+            "first_loss": losses[0] if losses else None,
+            "final_loss": losses[-1] if losses else None,
+            "train_time_s": round(float(result.metrics.get("train_runtime", train_time)), 2),
+            "tokens_per_s": tokens_per_second(trainer, start_step, train_time),
+            "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+            "use_lora": cfg.sft.use_lora,
+            "resumed_from": checkpoint,
+        }
+        run.finish("complete", outputs=summary)
+    summary["wall_time_s"] = round(time.time() - started, 2)
+    return summary
