@@ -23,38 +23,49 @@ EVAL_ARGS = {"benchmarks": ["eval"], "samples": 2, "k": [1, 2], "temperature": 1
 
 
 def prepare(cli, preset: Path) -> None:
-    """Prepared data through the real `rlr prepare-data` when it exists, else the same files written here."""
-    from rlr.stage import STAGE_ENTRYPOINTS
-
-    module = STAGE_ENTRYPOINTS["prepare-data"].split(":")[0]
-    try:
-        __import__(module)
-    except ModuleNotFoundError:
-        write_prepared(preset)
-        return
     result = cli("prepare-data", preset)
     assert result.code == 0, result.stderr
 
 
-def write_prepared(preset: Path) -> None:
-    """runs/<name>/data/{train,eval}.jsonl in rlr.data.prepared's schema, with a complete manifest."""
-    from rlr.data.prepared import split_path
-    from rlr.data.sources import load_source
-    from rlr.data.templates import render_prompt
-    from rlr.runs import StageRun, atomic_write_text
+def sft_full_parameter(model_dir: Path, rows: list[dict[str, Any]], out: Path, steps: int, lr: float = 2e-3,
+                       batch_size: int = 64, seed: int = 0) -> Path:
+    """Plain full-parameter SFT on prepared rows (loss on the completion only, cosine schedule, 10 warmup steps).
 
-    loaded = load_config(preset)
-    cfg = loaded.cfg
-    stage = StageRun.of(cfg, "data").start(config={}, overwrite=True, resume=False)
-    eval_rows = load_source(cfg.data.eval[0], seed=cfg.run.seed + 1, base_dir=loaded.base_dir, split_role="eval").rows
-    exclude = {r["question"] for r in eval_rows}
-    train_rows = load_source(cfg.data.train[0], seed=cfg.run.seed, base_dir=loaded.base_dir, exclude=exclude).rows
-    for split, rows in (("train", train_rows), ("eval", eval_rows)):
-        lines = [json.dumps({"prompt": render_prompt(r["question"], cfg.template), "answer": r["answer"],
-                             "solution": r["solution"], "task": r["task"], "meta": json.dumps(r["meta"])}) + "\n"
-                 for r in rows]
-        atomic_write_text(split_path(cfg, split), "".join(lines))
-    stage.finish("complete")
+    FEASIBILITY.md's recipe (lr 2e-3, batch 64); written out here so this test does not depend on `rlr sft`.
+    """
+    import random
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, get_cosine_schedule_with_warmup
+
+    torch.manual_seed(seed)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    examples = []
+    for row in rows:
+        prompt = tok(tok.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True),
+                     add_special_tokens=False)["input_ids"]
+        completion = tok(row["solution"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        examples.append((prompt + completion, [-100] * len(prompt) + completion))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    schedule = get_cosine_schedule_with_warmup(optimizer, 10, steps)
+    rng = random.Random(seed)
+    model.train()
+    for _ in range(steps):
+        batch = rng.sample(examples, batch_size)
+        width = max(len(ids) for ids, _ in batch)
+        ids = torch.tensor([x + [tok.pad_token_id] * (width - len(x)) for x, _ in batch])
+        labels = torch.tensor([y + [-100] * (width - len(y)) for _, y in batch])
+        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in batch])
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
 
 
 def arithmetic_preset(make_preset, model: Path, name: str = "ev", train_rows: int = 64, eval_rows: int = 16,
@@ -237,3 +248,43 @@ def test_shipped_benchmark_through_hub_loader(cli, make_preset, micro_model, tmp
     math_sample = next(s for s in samples if s["benchmark"] == "math500")
     assert "\\boxed{}" in math_sample["prompt"] and math_sample["question"] == "What is 0 + 0?"
     assert math.isfinite(res["benchmarks"]["math500"]["pass@1"])
+
+
+def _learning_run(cli, make_preset, tiny_model: Path, tmp_path: Path, steps: int) -> dict[str, dict[str, Any]]:
+    """Evaluate the untrained tiny model, SFT it `steps` steps, evaluate that directory; the comparison rows."""
+    preset = arithmetic_preset(make_preset, tiny_model, name="learn", train_rows=2000, eval_rows=100, samples=1,
+                               k=[1], greedy=True, max_new_tokens=32, batch_size=100)
+    prepare(cli, preset)
+    before = cli("evaluate", preset)
+    assert before.code == 0, before.stderr
+    from rlr.data.prepared import load_split
+
+    trained = sft_full_parameter(tiny_model, load_split(load_config(preset).cfg, "train"), tmp_path / f"sft-{steps}",
+                                 steps)
+    after = cli("evaluate", preset, "--model", trained)
+    assert after.code == 0, after.stderr
+    table = json.loads((tmp_path / "runs" / "learn" / "eval" / "results.json").read_text())["table"]
+    return {label: row["eval"] for label, row in table.items()}
+
+
+def test_short_sft_teaches_the_format(cli, make_preset, tiny_model, tmp_path):
+    """Fast stand-in for the slow test below: 100 SFT steps teach the trace format, not yet the sums.
+
+    Measured (100 problems): 120 steps -> format compliance 0.84, greedy accuracy 0.04; so only format
+    compliance and truncation are asserted here, and accuracy must merely not fall.
+    """
+    rows = _learning_run(cli, make_preset, tiny_model, tmp_path, steps=100)
+    before, after = rows["base"], rows["sft-100"]
+    assert before["format_compliance"] < 0.1 and before["truncation_rate"] > 0.5
+    assert after["format_compliance"] > 0.5 and after["truncation_rate"] < 0.2
+    assert after["greedy_accuracy"] >= before["greedy_accuracy"]
+
+
+@pytest.mark.slow
+def test_sft_raises_accuracy(cli, make_preset, tiny_model, tmp_path):
+    """FEASIBILITY.md's recipe: 250 full-parameter steps (lr 2e-3, batch 64) -> measured 0.83 greedy (was 0.0)."""
+    rows = _learning_run(cli, make_preset, tiny_model, tmp_path, steps=250)
+    before, after = rows["base"], rows["sft-250"]
+    assert before["greedy_accuracy"] < 0.05 and after["greedy_accuracy"] > 0.5
+    assert after["greedy_accuracy_ci"][0] > before["greedy_accuracy_ci"][1]  # the intervals do not overlap
+    assert after["avg@n"] > before["avg@n"]

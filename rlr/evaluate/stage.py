@@ -210,10 +210,13 @@ def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
     for bench in benchmarks:
         load_rows(bench, loaded, limit)
     device = resolve_device(cfg.model.dtype)
-    results = {label: evaluate_model(label, spec, ref, loaded, benchmarks, stages[label], device, opts, limit)
-               for label, spec, ref in models}
     eval_dir = run_root(cfg) / "eval"
-    comparison = write_comparison(eval_dir)
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for label, spec, ref in models:
+            results[label] = evaluate_model(label, spec, ref, loaded, benchmarks, stages[label], device, opts, limit)
+    finally:  # a later model failing must not leave the comparison without the ones that finished
+        comparison = write_comparison(eval_dir)
     print_comparison(comparison)
     failures = check_gates(gates, results)
     raise_on_failures(failures)
