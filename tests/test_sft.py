@@ -48,23 +48,23 @@ def losses(stage: Path) -> list[float]:
 
 
 def test_full_parameter_sft_teaches_the_tiny_model(cli, make_preset, tmp_path, tiny_model):
-    """From random init, 30 full-parameter steps (lr 2e-3, batch 64) must at least halve the loss (measured: 6.0 ->
-    ~1.7), and the output must be a standard HF model directory with the run's manifest."""
+    """From random init, 24 full-parameter steps (lr 2e-3, batch 64) must at least halve the loss (measured: 6.03 ->
+    2.03 over the last 3 steps), and the output must be a standard HF model directory with the run's manifest."""
     preset = sft_preset(make_preset, tiny_model, rows=512, digits=2,
-                        trainer={"learning_rate": 2.0e-3, "max_steps": 30, "per_device_train_batch_size": 64})
+                        trainer={"learning_rate": 2.0e-3, "max_steps": 24, "per_device_train_batch_size": 64})
     prepare(cli, preset)
     r = cli("sft", preset, "--json")
     assert r.code == 0, r.stderr
     summary = json.loads(r.stdout)
     stage = sft_dir(tmp_path)
     curve = losses(stage)
-    assert len(curve) == 30 and summary["steps"] == 30
+    assert len(curve) == 24 and summary["steps"] == 24
     assert sum(curve[-3:]) / 3 < 0.5 * curve[0], curve
     assert summary["first_loss"] == curve[0] and summary["final_loss"] == curve[-1]
     assert summary["trainable_params"] > 900_000 and summary["tokens_per_s"] > 0
 
     manifest = json.loads((stage / "manifest.json").read_text())
-    assert manifest["status"] == "complete" and manifest["outputs"]["steps"] == 30
+    assert manifest["status"] == "complete" and manifest["outputs"]["steps"] == 24
     data_manifest = json.loads((stage.parent / "data" / "manifest.json").read_text())
     assert manifest["inputs"]["data"]["train.jsonl"] == data_manifest["outputs"]["train.jsonl"]["sha256"]
     assert manifest["inputs"]["init"]["base"] == str(tiny_model.resolve())
@@ -231,14 +231,17 @@ def test_complete_stage_needs_overwrite(make_preset, cli, tmp_path, micro_model)
     assert cli("sft", preset, "--overwrite").code == 0
 
 
-def test_plain_text_prompts_full_sequence_loss_and_packing(make_preset, cli, tmp_path, micro_model):
-    """template.chat=false gives string prompts (standard prompt-completion); packing and whole-sequence loss
-    are TRL settings that pass straight through."""
+def test_plain_text_prompts_full_sequence_loss_packing_and_eval(make_preset, cli, tmp_path, micro_model):
+    """template.chat=false gives string prompts (standard prompt-completion); packing, whole-sequence loss and
+    evaluation on the run's eval split are TRL settings that pass straight through."""
+    task = {"source": "task:arithmetic", "rows": 64, "args": {"digits": 1}}
     preset = sft_preset(make_preset, micro_model, template={"system": "none", "answer_format": "none", "chat": False},
-                        trainer={"packing": True, "max_length": 48})
+                        data={"train": task, "eval": {**task, "rows": 16}},
+                        trainer={"packing": True, "max_length": 48, "eval_strategy": "steps", "eval_steps": 2})
     prepare(cli, preset)
     r = cli("sft", preset, "sft.completion_only_loss=false", "--json")
     assert r.code == 0, r.stderr
     assert json.loads(r.stdout)["steps"] == 2
+    assert any("eval_loss" in m for m in read_jsonl(sft_dir(tmp_path) / "metrics.jsonl"))
     config = (sft_dir(tmp_path) / "config.yaml").read_text()
     assert "completion_only_loss: false" in config and "chat: false" in config

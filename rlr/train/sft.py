@@ -58,13 +58,13 @@ def check_options(cfg: Any, opts: StageOptions) -> None:
                         "set sft.use_lora=true or model.load_in_4bit=false")
 
 
-def build_trainer(model: Any, args: Any, dataset: Any, tokenizer: Any, peft_config: Any,
+def build_trainer(model: Any, args: Any, dataset: Any, eval_dataset: Any, tokenizer: Any, peft_config: Any,
                   callbacks: list[Any] | None) -> Any:
     from trl import SFTTrainer
 
     try:
-        return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                          peft_config=peft_config, callbacks=callbacks)
+        return SFTTrainer(model=model, args=args, train_dataset=dataset, eval_dataset=eval_dataset,
+                          processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
     except ValueError as e:  # TRL's cross-checks of settings and data (padding_free vs max_length, ...)
         raise UserError(f"sft.trainer: trl.SFTTrainer rejected the settings: {str(e).splitlines()[0]}") from None
 
@@ -120,6 +120,9 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
     args = build_trl_config(loaded, "sft", device.trainer_flags(), device.use_cpu)
 
     dataset = sft_dataset(load_split_dataset(cfg, "train"), cfg)
+    eval_dataset = None
+    if getattr(args.eval_strategy, "value", args.eval_strategy) != "no":  # sft.trainer.eval_strategy asks for one
+        eval_dataset = sft_dataset(load_split_dataset(cfg, "eval"), cfg, "eval")
     init = resolve_init(cfg)
     set_seed(cfg.run.seed)  # before the model: peft draws the adapter's initial weights from the global RNG
     tokenizer = load_tokenizer(tokenizer_source(init), cfg.model, padding_side="right")
@@ -132,7 +135,7 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
 
     existed = stage.path.exists()
     try:
-        trainer = build_trainer(model, args, dataset, tokenizer, peft_config, callbacks)
+        trainer = build_trainer(model, args, dataset, eval_dataset, tokenizer, peft_config, callbacks)
     except BaseException:
         if not existed and stage.path.is_dir() and not any(stage.path.iterdir()):
             stage.path.rmdir()  # the Trainer creates output_dir in __init__; bad input must leave nothing behind

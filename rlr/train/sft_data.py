@@ -16,28 +16,28 @@ from rlr.errors import UserError
 SOURCES_WITH_SOLUTIONS = ("task:",)  # procedural tasks always write a solution (with trace: true, a worked one)
 
 
-def missing_solution_fix(cfg: Any) -> str:
-    """Name the data.train entries that can be given a solution column, so the message says what to set."""
-    keys = [f"data.train[{i}].solution" for i, src in enumerate(cfg.data.train)
+def missing_solution_fix(cfg: Any, split: str = "train") -> str:
+    """Name the data.<split> entries that can be given a solution column, so the message says what to set."""
+    keys = [f"data.{split}[{i}].solution" for i, src in enumerate(getattr(cfg.data, split))
             if src.solution is None and not src.source.startswith(SOURCES_WITH_SOLUTIONS)]
-    where = f"set {' / '.join(keys)}" if keys else "set data.train[i].solution"
+    where = f"set {' / '.join(keys)}" if keys else f"set data.{split}[i].solution"
     return (f"{where} to the column holding worked solutions, or use a source with worked solutions "
             "(e.g. task:arithmetic with trace: true), then rerun `rlr prepare-data <preset> --overwrite`")
 
 
-def sft_dataset(rows: Any, cfg: Any) -> Any:
+def sft_dataset(rows: Any, cfg: Any, split: str = "train") -> Any:
     """`prompt`/`completion` columns in TRL's (conversational or standard) prompt-completion format."""
     if len(rows) == 0:
-        raise UserError(f"run '{cfg.run.name}' has no training rows; add data.train sources and rerun "
+        raise UserError(f"run '{cfg.run.name}' has no {split} rows; add data.{split} sources and rerun "
                         "`rlr prepare-data <preset> --overwrite`")
     if "solution" not in rows.column_names:
-        raise UserError("the prepared train split has no `solution` column (the SFT target); "
-                        f"{missing_solution_fix(cfg)}")
+        raise UserError(f"the prepared {split} split has no `solution` column (the SFT target); "
+                        f"{missing_solution_fix(cfg, split)}")
     solutions = rows["solution"]
     missing = sum(1 for s in solutions if not isinstance(s, str) or not s.strip())
     if missing:
-        raise UserError(f"{missing} of {len(rows)} train rows have no `solution` (the SFT target); "
-                        f"{missing_solution_fix(cfg)}")
+        raise UserError(f"{missing} of {len(rows)} {split} rows have no `solution` (the SFT target); "
+                        f"{missing_solution_fix(cfg, split)}")
     conversational = isinstance(rows[0]["prompt"], list)
 
     def to_pair(row: dict[str, Any]) -> dict[str, Any]:
