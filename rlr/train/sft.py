@@ -29,6 +29,10 @@ def resolve_init(cfg: Any) -> ModelRef:
     ref = resolve_model_ref(cfg.sft.init_from or "base", cfg)
     if Path(ref.base).exists():
         ref.base = str(Path(ref.base).resolve())
+    own = StageRun.of(cfg, "sft").path.resolve()
+    if any(Path(p).resolve().is_relative_to(own) for p in [ref.base, *ref.adapters] if Path(p).exists()):
+        raise UserError(f"sft.init_from={cfg.sft.init_from} lies inside this stage's own directory ({own}), which "
+                        "the new run replaces; copy that model elsewhere or use another run.name")
     return ref
 
 
