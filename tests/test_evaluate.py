@@ -288,3 +288,17 @@ def test_sft_raises_accuracy(cli, make_preset, tiny_model, tmp_path):
     assert before["greedy_accuracy"] < 0.05 and after["greedy_accuracy"] > 0.5
     assert after["greedy_accuracy_ci"][0] > before["greedy_accuracy_ci"][1]  # the intervals do not overlap
     assert after["avg@n"] > before["avg@n"]
+
+
+def test_unusable_backend_or_model_is_a_user_error(cli, make_preset, micro_model, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    preset = arithmetic_preset(make_preset, micro_model, samples=1, k=[1], backend="vllm")
+    result = cli("evaluate", preset)
+    assert result.code == 2 and "use eval.backend=hf" in result.stderr
+    preset = arithmetic_preset(make_preset, micro_model, name="ev2", samples=1, k=[1])
+    result = cli("evaluate", preset, "--model", "sft")
+    assert result.code == 2 and "stage 'sft'" in result.stderr and "not complete" in result.stderr
+    result = cli("evaluate", preset, "eval.k=[1,4]")
+    assert result.code == 2 and "eval.samples" in result.stderr

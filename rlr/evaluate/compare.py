@@ -16,8 +16,6 @@ from typing import Any
 
 from rlr.errors import GateFailed, UserError
 
-# metrics shown in the printed table (others are in results.json); `*_ci` are shown beside them
-HEADLINE = ("pass@", "maj@", "avg@n", "greedy_accuracy")
 SUMMARY_METRICS = ("avg@n", "mean_score", "mean_length", "max_length", "truncation_rate", "format_compliance")
 
 
@@ -119,14 +117,23 @@ def write_comparison(eval_dir: Path) -> dict[str, Any]:
     return comparison
 
 
+def _is_headline(metric: str) -> bool:
+    """pass@k, maj@k for k > 1 (maj@1 is pass@1), greedy accuracy; avg@n equals pass@1, so it stays in the JSON."""
+    if metric.endswith("_ci"):
+        return False
+    if metric.startswith("maj@"):
+        return metric != "maj@1"
+    return metric.startswith(("pass@", "greedy_accuracy"))
+
+
 def headline_columns(comparison: dict[str, Any]) -> list[tuple[str, str]]:
-    """(benchmark, metric) pairs for the printed table, in a stable order."""
+    """(benchmark, metric) pairs for the printed table, in a stable order; `num_problems` first (--limit shows)."""
     columns = []
     for bench in comparison["benchmarks"]:
-        names: list[str] = []
+        names: list[str] = ["num_problems"]
         for row in comparison["table"].values():
             for metric in row.get(bench, {}):
-                if metric.startswith(HEADLINE) and not metric.endswith("_ci") and metric not in names:
+                if _is_headline(metric) and metric not in names:
                     names.append(metric)
         columns.extend((bench, m) for m in names)
     return columns
@@ -136,6 +143,8 @@ def _cell(metrics: dict[str, Any], metric: str) -> str:
     value = metrics.get(metric)
     if value is None:
         return "-"
+    if isinstance(value, int):
+        return str(value)
     ci = metrics.get(f"{metric}_ci")
     return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else f"{value:.3f}"
 

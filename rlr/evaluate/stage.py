@@ -220,5 +220,8 @@ def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
     print_comparison(comparison)
     failures = check_gates(gates, results)
     raise_on_failures(failures)
-    return {"eval_dir": str(eval_dir), "models": list(results), "benchmarks": [b.name for b in benchmarks],
-            "gates": [f"{g.key}>={g.threshold}" for g in gates], "comparison": summary_rows(comparison)}
+    summary = {"eval_dir": str(eval_dir), "models": list(results), "benchmarks": [b.name for b in benchmarks],
+               "gates": [f"{g.key}>={g.threshold}" for g in gates]}
+    if opts.json:  # humans already saw the table above; --json readers get it as rows
+        summary["comparison"] = summary_rows(comparison)
+    return summary
