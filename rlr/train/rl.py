@@ -186,8 +186,7 @@ def save_model(trainer: Any, cfg: Any, init_ref: ModelRef) -> Path:
     from rlr.modeling import write_lineage
 
     model_dir = stage_model_dir(cfg, "rl")
-    trainer.save_model(str(model_dir))
-    trainer.processing_class.save_pretrained(str(model_dir))
+    trainer.save_model(str(model_dir))  # the adapter or full weights, and the tokenizer (TRL saves processing_class)
     here = str(model_dir.resolve())
     if cfg.rl.use_lora:
         ref = ModelRef(base=_absolute(init_ref.base), adapters=[*map(_absolute, init_ref.adapters), here], label="rl")

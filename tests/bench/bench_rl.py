@@ -3,8 +3,8 @@ plus what DAPO dynamic sampling costs. Prints markdown tables.
 
 Both start from the same tiny model after a 300-step full-parameter SFT (inside the band where RL has signal, see
 FEASIBILITY.md), on the same prepared rows, reward (rlr's `accuracy`), seed and GRPO settings (LoRA r16, lr 5e-4
-constant, 8 prompts x 4 generations, 32 new tokens). Runs alternate (plain, rlr, plain, rlr ...) so that drift of
-the machine hits both; the median is reported.
+constant, 8 prompts x 4 generations, 32 new tokens). Runs alternate (plain then rlr, then rlr then plain ...) so
+that drift of the machine hits both; the median is reported.
 
     python tests/bench/bench_rl.py [--steps 30] [--repeats 3]
 """
@@ -12,6 +12,8 @@ the machine hits both; the median is reported.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -117,24 +119,32 @@ def main() -> None:
     preset = write_preset(root, model, "base", opts.steps, init_from=str(sft_model))
 
     plain, rlr = [], []
+    summary: dict = {}
     for i in range(opts.repeats):
-        plain.append(plain_trl(sft_model, train_jsonl, root / f"plain{i}", opts.steps))
-        summary, seconds = run_stage("train-rl", preset)
-        rlr.append(seconds)
+        for which in ("plain", "rlr") if i % 2 == 0 else ("rlr", "plain"):  # alternate which goes first
+            if which == "plain":
+                with contextlib.redirect_stdout(io.StringIO()):  # TRL's log printer: paid, not shown
+                    plain.append(plain_trl(sft_model, train_jsonl, root / f"plain{i}", opts.steps))
+            else:
+                summary, seconds = run_stage("train-rl", preset)
+                rlr.append(seconds)
     ds_preset = write_preset(root, model, "base", opts.steps, init_from=str(sft_model),
                              dynamic_sampling={"enabled": True, "max_rounds": 3})
+    with contextlib.redirect_stdout(io.StringIO()):  # its own plain neighbour: the machine's load drifts
+        ds_plain = plain_trl(sft_model, train_jsonl, root / "plain-ds", opts.steps)
     ds_summary, ds_s = run_stage("train-rl", ds_preset)
     cost = ds_cost(root / "runs/base/rl/metrics.jsonl", GRPO["per_device_train_batch_size"] // GRPO["num_generations"])
 
     p, r = statistics.median(plain), statistics.median(rlr)
+    paired = statistics.median(b / a for a, b in zip(plain, rlr, strict=True))  # each repeat's runs are neighbours
     print(f"tiny model (~1M params), 2-digit addition, SFT 300 steps full-param ({sft_s:.0f} s), then GRPO "
           f"{opts.steps} steps: LoRA r16, 8 prompts x 4 generations, 32 tokens; median of {opts.repeats}\n")
-    print("| run | wall (s) | per step (s) | ratio to plain TRL |")
+    print("| run | wall (s, median) | per step (s) | ratio to plain TRL (median of paired runs) |")
     print("|---|---|---|---|")
     print(f"| plain TRL GRPOTrainer script | {p:.2f} | {p / opts.steps:.3f} | 1.00 |")
-    print(f"| `rlr train-rl` (stage call) | {r:.2f} | {r / opts.steps:.3f} | {r / p:.3f} |")
+    print(f"| `rlr train-rl` (stage call) | {r:.2f} | {r / opts.steps:.3f} | {paired:.3f} |")
     print(f"| `rlr train-rl` + dynamic sampling (max_rounds 3) | {ds_s:.2f} | {ds_s / opts.steps:.3f} | "
-          f"{ds_s / p:.3f} |")
+          f"{ds_s / ds_plain:.3f} (vs its neighbour, {ds_plain:.2f} s) |")
     print(f"\nall runs (s): plain {[round(x, 2) for x in plain]}, rlr {[round(x, 2) for x in rlr]}")
     print(f"rlr reward first/last: {summary['first_reward']} -> {summary['last_reward']}; with dynamic sampling: "
           f"{ds_summary['first_reward']} -> {ds_summary['last_reward']}\n")
