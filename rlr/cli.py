@@ -260,6 +260,13 @@ def main() -> None:
     from rlr.errors import GateFailed, UserError
 
     debug = "--debug" in sys.argv
+    import os
+
+    # rlr draws one rich progress view per stage; the libraries' own tqdm bars (map, tokenize, load, save) would
+    # bury it. Set before those libraries are imported, which happens inside the commands.
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     if not debug:
         import warnings
 

@@ -6,8 +6,9 @@ Stage modules import torch & co. at call time only: `rlr --help` must stay insta
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from rlr.errors import UserError
 
