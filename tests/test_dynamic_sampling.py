@@ -113,6 +113,17 @@ def test_resamples_until_the_batch_is_full():
     assert generated_per_kept_group(trainer.ds_totals) == pytest.approx(9 / 3)
 
 
+def test_extra_rounds_draw_only_what_the_keep_rate_needs():
+    batches = [make_batch([(1, -1), (2, -2), (0, 0)], tag=1),  # keep rate 2/3, one group missing
+               make_batch([(0, 0), (3, -3)], tag=2)]  # so the next round draws ceil(1 / (2/3)) = 2 prompts
+    trainer = FakeDS(batches, max_rounds=3)
+    out = trainer._generate_and_score_completions([{"prompt": "p"}] * 6)
+    assert [len(c) for c in trainer.calls] == [6, 2 * G]
+    assert out["advantages"].tolist() == [1, -1, 2, -2, 3, -3]
+    assert trainer.ds_pending[-1]["dynamic_sampling/extra_generations"] == 2 * G
+    assert generated_per_kept_group(trainer.ds_totals) == pytest.approx(5 / 3)
+
+
 def test_fills_with_dropped_groups_after_max_rounds():
     batches = [make_batch([(0, 0), (1, -1), (0, 0)], tag=1), make_batch([(0, 0), (0, 0), (0, 0)], tag=2)]
     trainer = FakeDS(batches, max_rounds=1)

@@ -15,7 +15,8 @@ if a TRL upgrade renames the method, and `concat_batches` refuses keys it does n
 Deviations from the paper: "zero variance" is read off the advantages TRL computed (all |A| <= 1e-6 in the group),
 which is the same thing for GRPO's group baselines and is exactly "no policy-gradient signal"; the search is
 bounded by `max_rounds` extra generation rounds (DAPO samples without bound), after which the batch is filled with
-the dropped zero-advantage groups rather than failing (logged as `dynamic_sampling/filled_groups`).
+the dropped zero-advantage groups rather than failing (logged as `dynamic_sampling/filled_groups`); and an extra
+round draws only as many prompts as the keep rate seen so far says are needed (DAPO/verl draw whole batches).
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ class DynamicSamplingMixin:
         kept: list[dict[str, Any]] = []
         dropped: list[dict[str, Any]] = []
         n_kept = n_dropped = 0
-        batch, rounds = first, 0
+        batch, rounds, generated = first, 0, target
         zero_before = 0.0
         while True:
             mask = informative_groups(batch["advantages"], g).cpu()
@@ -160,17 +161,21 @@ class DynamicSamplingMixin:
             if n_kept >= target or rounds >= self.ds_max_rounds:
                 break
             rounds += 1
-            batch = super()._generate_and_score_completions(self._ds_fresh_inputs(target, rounds))
+            # Draw what the keep rate so far says will fill the gap, not a whole batch: with 25% constant groups
+            # a full-size round per missing group would cost ~2x generation instead of ~1.33x.
+            n_draw = target if n_kept == 0 else min(target, math.ceil((target - n_kept) * generated / n_kept))
+            generated += n_draw
+            batch = super()._generate_and_score_completions(self._ds_fresh_inputs(n_draw, rounds))
         filled = target - n_kept
         tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)  # a processor wraps one
         out = concat_batches(kept + _first_groups(dropped, filled, g), tokenizer.pad_token_id)
-        self.ds_totals["generated_groups"] += target * (rounds + 1)
+        self.ds_totals["generated_groups"] += generated
         self.ds_totals["kept_groups"] += n_kept
         self.ds_pending.append({
             "dynamic_sampling/zero_std_frac_before": zero_before,
             "dynamic_sampling/zero_std_frac_after": filled / target,
             "dynamic_sampling/extra_rounds": float(rounds),
-            "dynamic_sampling/extra_generations": float(rounds * target * g),
+            "dynamic_sampling/extra_generations": float((generated - target) * g),
             "dynamic_sampling/filled_groups": float(filled),
         })
         return out
