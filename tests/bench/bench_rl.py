@@ -92,7 +92,8 @@ def plain_trl(model_dir: Path, train_jsonl: Path, out: Path, steps: int) -> floa
 def ds_cost(metrics_path: Path, groups_per_batch: int) -> dict[str, float]:
     steps = [json.loads(line) for line in metrics_path.read_text().splitlines()]
     steps = [m for m in steps if "dynamic_sampling/extra_rounds" in m]
-    generated = sum(groups_per_batch * (1 + m["dynamic_sampling/extra_rounds"]) for m in steps)
+    g = GRPO["num_generations"]
+    generated = sum(groups_per_batch + m["dynamic_sampling/extra_generations"] / g for m in steps)
     kept = sum(groups_per_batch - m["dynamic_sampling/filled_groups"] for m in steps)
     return {"zero_before": statistics.mean(m["dynamic_sampling/zero_std_frac_before"] for m in steps),
             "rounds": statistics.mean(m["dynamic_sampling/extra_rounds"] for m in steps),
