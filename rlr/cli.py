@@ -55,6 +55,10 @@ def _root(
 
 
 def _emit(summary: dict[str, Any], as_json: bool, title: str) -> None:
+    from rlr.runs import is_main_process
+
+    if not is_main_process():
+        return  # under accelerate every rank returns a summary; one is printed
     if as_json:
         typer.echo(json.dumps(summary, default=str))
         return

@@ -138,9 +138,10 @@ class StageRun:
     # --- lifecycle ---------------------------------------------------------------------------------------
     def start(self, *, config: dict[str, Any], overwrite: bool, resume: bool, device: dict | None = None,
               inputs: dict[str, Any] | None = None) -> StageRun:
-        self.check_can_start(overwrite=overwrite, resume=resume)
         if not is_main_process():
+            # Rank 0 decides and writes; other ranks would see rank 0's fresh "running" manifest and refuse.
             return self
+        self.check_can_start(overwrite=overwrite, resume=resume)
         if overwrite and self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
