@@ -8,11 +8,16 @@ and every `rlr <command> --help` stay fast. Exit codes: 0 ok, 1 run failed or a 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import typer
+# Typer's rich-formatted help imports rich.markdown & co. and costs ~0.1 s per `--help`; plain Click help says
+# the same. Set TYPER_USE_RICH=1 to get the boxes back. (Read by typer at import time, hence before the import.)
+os.environ.setdefault("TYPER_USE_RICH", "0")
+
+import typer  # noqa: E402
 
 from rlr import __version__
 
@@ -264,7 +269,6 @@ def main() -> None:
     from rlr.errors import GateFailed, UserError
 
     debug = "--debug" in sys.argv
-    import os
 
     # rlr draws one rich progress view per stage; the libraries' own tqdm bars (map, tokenize, load, save) would
     # bury it. Set before those libraries are imported, which happens inside the commands.
