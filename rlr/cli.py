@@ -292,6 +292,8 @@ def main() -> None:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
     except GateFailed as e:
+        if e.summary is not None and "--json" in sys.argv:
+            typer.echo(json.dumps(e.summary, default=str))
         typer.echo(f"gate failed: {e}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:

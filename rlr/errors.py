@@ -25,6 +25,12 @@ class ConfigError(UserError):
 
 
 class GateFailed(Exception):
-    """A CI gate (`--min metric=value`) or a sanity band was missed: exit code 1."""
+    """A CI gate (`--min metric=value`) or a sanity band was missed: exit code 1.
+
+    `summary` is what the command would have printed with --json: a CI script still gets the numbers."""
 
     exit_code = 1
+
+    def __init__(self, message: str, summary: dict | None = None):
+        super().__init__(message)
+        self.summary = summary

@@ -176,6 +176,11 @@ def test_gate_miss_exits_1_and_bad_min_exits_2(cli, make_preset, micro_model, tm
     assert gate_line == "gate failed: eval.pass@1 = 0.00 < 0.90 for model base"  # avg@n >= 0 passed
     assert (tmp_path / "runs" / "ev" / "eval" / "base" / "results.json").is_file()  # results written first
 
+    missed_json = cli("evaluate", preset, "--limit", "4", "--overwrite", "--json", "--min", "eval.pass@1=0.9")
+    assert missed_json.code == 1
+    summary = json.loads(missed_json.stdout)  # a CI script still gets the numbers on stdout
+    assert summary["gate_failures"] == ["eval.pass@1 = 0.00 < 0.90 for model base"]
+
 
 def _save_lora(micro_model: Path, out: Path) -> Path:
     import torch

@@ -72,9 +72,9 @@ def check_gates(gates: list[Gate], results: dict[str, dict[str, Any]]) -> list[s
     return failures
 
 
-def raise_on_failures(failures: list[str]) -> None:
+def raise_on_failures(failures: list[str], summary: dict[str, Any] | None = None) -> None:
     if failures:
-        raise GateFailed("; ".join(failures))
+        raise GateFailed("; ".join(failures), summary=summary)
 
 
 def _flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -219,9 +219,9 @@ def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
         comparison = write_comparison(eval_dir)
     print_comparison(comparison)
     failures = check_gates(gates, results)
-    raise_on_failures(failures)
     summary = {"eval_dir": str(eval_dir), "models": list(results), "benchmarks": [b.name for b in benchmarks],
-               "gates": [f"{g.key}>={g.threshold}" for g in gates]}
+               "gates": [f"{g.key}>={g.threshold}" for g in gates], "gate_failures": failures}
     if opts.json:  # humans already saw the table above; --json readers get it as rows
         summary["comparison"] = summary_rows(comparison)
+    raise_on_failures(failures, summary)
     return summary
