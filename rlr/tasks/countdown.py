@@ -74,7 +74,9 @@ class CountdownTask(ProceduralTask):
             "question": question,
             "answer": str(target),
             "solution": equation,
-            "meta": {"numbers": numbers, "target": target},
+            # format_score travels with the row: rewards and evaluate rebuild the verifier from the task name alone
+            "meta": {"numbers": numbers, "target": target, **({"format_score": self.format_score}
+                                                                if self.format_score else {})},
         }
 
     def _combine(self, a: _Node, b: _Node, rng: random.Random) -> _Node:
@@ -120,7 +122,7 @@ class CountdownTask(ProceduralTask):
             and Counter(used) == Counter(int(x) for x in numbers)
             and abs(float(value) - float(target)) < 1e-6
         )
-        return 1.0 if correct else float(self.format_score)
+        return 1.0 if correct else float(meta.get("format_score", self.format_score))
 
 
 def _join(left: _Node, op: str, right: _Node) -> str:
