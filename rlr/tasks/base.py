@@ -17,6 +17,7 @@ import typing
 from typing import Any, ClassVar, NamedTuple
 
 from rlr.errors import UserError
+from rlr.rewards.extract import last_boxed  # noqa: F401  (one boxed-answer parser for rewards and tasks)
 
 #: How many draws in a row may come out duplicate or excluded before we decide the problem space is exhausted
 #: (plus 10 per row found: drawing the last of N problems takes ~N tries, so a full space stays reachable).
@@ -108,24 +109,6 @@ def answer_tag(text: str) -> str | None:
     """The content of the last `<answer>...</answer>`, stripped."""
     found = _ANSWER_TAG.findall(text)
     return found[-1].strip() if found else None
-
-
-def last_boxed(text: str) -> str | None:
-    r"""The content of the last `\boxed{...}`, with nested braces balanced."""
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return None
-    depth, i = 0, start + len("\\boxed{")
-    begin = i
-    while i < len(text):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            if depth == 0:
-                return text[begin:i].strip()
-            depth -= 1
-        i += 1
-    return None
 
 
 def last_number(text: str) -> str | None:
