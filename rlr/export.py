@@ -166,14 +166,6 @@ def publish(tmp: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def tokenizer_source(ref: ModelRef) -> str:
-    """The newest directory of the lineage that ships a tokenizer (a stage may have changed its chat template)."""
-    for path in [*reversed(ref.adapters), ref.base]:
-        if (Path(path) / "tokenizer_config.json").is_file():
-            return path
-    return ref.base
-
-
 def write_model(source: Source, cfg: Any, out: Path, dtype: str, merge: bool) -> dict[str, Any]:
     """Weights, tokenizer and generation config into `out`; returns the logit checks against the source model.
 
@@ -184,7 +176,7 @@ def write_model(source: Source, cfg: Any, out: Path, dtype: str, merge: bool) ->
     import torch
 
     model_cfg = dataclasses.replace(cfg.model, load_in_4bit=False)  # merging needs real weights, not 4-bit ones
-    tokenizer = load_tokenizer(tokenizer_source(source.ref), model_cfg)
+    tokenizer = load_tokenizer(source.ref.tokenizer_source(), model_cfg)
     input_ids = tokenizer(CHECK_TEXT, return_tensors="pt").input_ids
     model = load_model_ref(source.ref, model_cfg, CPU_FP32).eval()  # lower adapters merged, the top one not
 

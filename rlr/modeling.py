@@ -35,6 +35,13 @@ class ModelRef:
     def as_dict(self) -> dict[str, Any]:
         return {"base": self.base, "adapters": self.adapters, "label": self.label}
 
+    def tokenizer_source(self) -> str:
+        """The newest directory of the lineage that ships a tokenizer (a stage may have changed its chat template)."""
+        for path in reversed(self.adapters):
+            if (Path(path) / "tokenizer_config.json").is_file():
+                return path
+        return self.base
+
 
 def run_root(cfg: Any) -> Path:
     return Path(cfg.run.output_dir) / cfg.run.name

@@ -66,18 +66,10 @@ def resolve_models(specs: list[str], cfg: Any) -> list[tuple[str, str, Any]]:
     return out
 
 
-def _tokenizer_source(ref: Any) -> str:
-    """An adapter directory that saved its tokenizer (chat template edits live there) wins over the base."""
-    for adapter in reversed(ref.adapters):
-        if (Path(adapter) / "tokenizer_config.json").is_file():
-            return adapter
-    return ref.base
-
-
 def build_generator(ref: Any, cfg: Any, device: Any) -> Any:
     from rlr.modeling import load_tokenizer
 
-    tokenizer = load_tokenizer(_tokenizer_source(ref), cfg.model, padding_side="left")
+    tokenizer = load_tokenizer(ref.tokenizer_source(), cfg.model, padding_side="left")
     if cfg.eval.backend == "vllm":
         from rlr.evaluate.generate import VLLMGenerator, check_vllm_available
 

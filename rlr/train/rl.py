@@ -142,9 +142,7 @@ def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: li
     from rlr.train.rl_logging import AccuracyLog, BatchRecorder, SampleLog, record_rewards
 
     cfg = loaded.cfg
-    last = init_ref.adapters[-1] if init_ref.adapters else init_ref.base
-    has_tokenizer = (Path(last) / "tokenizer_config.json").is_file()
-    tokenizer = load_tokenizer(last if has_tokenizer else init_ref.base, cfg.model)
+    tokenizer = load_tokenizer(init_ref.tokenizer_source(), cfg.model)
     model = load_model_ref(init_ref, cfg.model, device, merge=True)  # SFT adapters merged: RL trains a new LoRA
     peft_config = None
     if cfg.rl.use_lora:

@@ -36,14 +36,6 @@ def resolve_init(cfg: Any) -> ModelRef:
     return ref
 
 
-def tokenizer_source(ref: ModelRef) -> str:
-    """The newest directory of the lineage that ships a tokenizer (a previous stage may have changed its template)."""
-    for path in reversed(ref.adapters):
-        if (Path(path) / "tokenizer_config.json").is_file():
-            return path
-    return ref.base
-
-
 def data_hashes(cfg: Any) -> dict[str, str]:
     """The content hashes prepare-data recorded for its files (computed here for train.jsonl if it recorded none)."""
     from rlr.data.prepared import split_path
@@ -129,8 +121,8 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
         eval_dataset = sft_dataset(load_split_dataset(cfg, "eval"), cfg, "eval")
     init = resolve_init(cfg)
     set_seed(cfg.run.seed)  # before the model: peft draws the adapter's initial weights from the global RNG
-    tokenizer = load_tokenizer(tokenizer_source(init), cfg.model, padding_side="right")
-    check_chat_template(tokenizer, dataset, tokenizer_source(init))
+    tokenizer = load_tokenizer(init.tokenizer_source(), cfg.model, padding_side="right")
+    check_chat_template(tokenizer, dataset, init.tokenizer_source())
     model = load_model_ref(init, cfg.model, device, merge=True)
     peft_config = None
     if cfg.sft.use_lora:
