@@ -52,7 +52,9 @@ def test_extract_answer_never_raises(text: str) -> None:
 def test_extract_answer_is_linear_on_hostile_input() -> None:
     start = time.monotonic()
     extract_answer("\\boxed{" * 20_000 + "<answer>" * 5_000 + "1" * 10_000)
-    assert time.monotonic() - start < 1.0
+    # Linear takes milliseconds; a quadratic scan of these 150k characters takes minutes. The bound is loose so a
+    # loaded CI machine cannot fail it.
+    assert time.monotonic() - start < 10.0
 
 
 @pytest.mark.parametrize(
