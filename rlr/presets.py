@@ -9,10 +9,15 @@ from rlr.errors import UserError
 
 
 def presets_dir() -> Path:
-    """presets/ of the source tree (editable installs), or the directory named by RLR_PRESETS."""
+    """The directory named by RLR_PRESETS, else the library a wheel ships as rlr/_presets, else presets/ of the
+    source tree (a checkout or an editable install, where presets/ is edited in place)."""
     if env := os.environ.get("RLR_PRESETS"):
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "presets"
+    package = Path(__file__).resolve().parent
+    installed = package / "_presets"
+    if installed.is_dir():
+        return installed
+    return package.parent / "presets"
 
 
 def list_presets() -> list[str]:

@@ -74,7 +74,8 @@ def test_run_many_keeps_order() -> None:
 def test_infinite_loop_times_out() -> None:
     start = time.monotonic()
     result = run_code("while True:\n    pass", timeout_s=1)
-    assert result.timed_out and result.killed_reason == "timeout" and time.monotonic() - start < 15  # killed near 1 s; loose for loaded CI
+    # Killed near 1 s; the bound is loose so a loaded CI machine cannot fail it.
+    assert result.timed_out and result.killed_reason == "timeout" and time.monotonic() - start < 15
     assert code_tests_score("while True:\n    pass", ["assert True"], timeout_s=1) == 0.0
 
 
