@@ -68,3 +68,25 @@ def test_two_process_data_parallel(prepared, command, stage):
 
         cfg = load_config(preset).cfg
         load_model_ref(ref_from_dir(stage_dir / "model"), cfg.model, resolve_device())
+
+
+def test_two_process_grpo_with_dynamic_sampling(prepared):
+    """Dynamic sampling across ranks: 3 groups of 2 per generation batch, the middle one split over the two ranks.
+    Both ranks take the same keep/resample decisions (a mismatch would hang TRL's gathers), and every trained batch
+    is full of informative groups."""
+    from tests.rl_helpers import PARITY_REWARD
+
+    root, preset = prepared
+    (root / "parity_reward.py").write_text(PARITY_REWARD)
+    rlr(preset, "prepare-data", "run.name=ddp_ds")
+    out = rlr(preset, "train-rl", "--num-processes", "2", "--json", "run.name=ddp_ds",
+              f"rewards.0.name={root / 'parity_reward.py'}:parity",
+              "rl.dynamic_sampling.enabled=true", "rl.dynamic_sampling.max_rounds=8",
+              "rl.trainer.num_generations=2", "rl.trainer.per_device_train_batch_size=3")
+    assert len([line for line in out.stdout.splitlines() if line.startswith("{")]) == 1
+    stage_dir = root / "runs" / "ddp_ds" / "rl"
+    metrics = [json.loads(line) for line in (stage_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [m for m in metrics if "loss" in m]
+    assert [m["step"] for m in steps] == [1, 2, 3]
+    assert all(m["dynamic_sampling/zero_std_frac_after"] == 0 for m in steps)
+    assert any(m["dynamic_sampling/zero_std_frac_before"] > 0 for m in steps)  # there was something to drop

@@ -84,7 +84,7 @@ class FakeTrainer:
         self.state = SimpleNamespace(global_step=0)
         self.train_dataset = [{"prompt": f"q{i}"} for i in range(10)]
         self.processing_class = SimpleNamespace(pad_token_id=PAD)
-        self.accelerator = SimpleNamespace(num_processes=1)
+        self.accelerator = SimpleNamespace(num_processes=1, process_index=0)
         self._ds_setup(max_rounds)
 
     def _generate_and_score_completions(self, inputs):
@@ -185,3 +185,17 @@ def test_trained_batches_have_no_zero_variance_groups(cli, tmp_path, micro_model
     assert all(m["dynamic_sampling/zero_std_frac_after"] == 0 for m in steps)
     assert any(m["dynamic_sampling/zero_std_frac_before"] > 0 for m in steps)  # there was something to drop
     assert sum(m["dynamic_sampling/extra_generations"] for m in steps) > 0
+
+
+def test_fresh_prompts_are_drawn_alike_on_every_rank_and_split_by_rank():
+    """With several processes each rank generates its share of the same draw, in rank order, so the gathered batch
+    is whole groups in TRL's order; the draw is rounded up so the rows split evenly."""
+    shares = []
+    for rank in (0, 1, 2):
+        trainer = FakeDS([], max_rounds=1)
+        trainer.accelerator = SimpleNamespace(num_processes=3, process_index=rank)
+        n = trainer._ds_draw_size(2)  # 2 prompts x G=2 rows = 4 rows: not divisible by 3, so 3 prompts (6 rows)
+        shares.append(trainer._ds_fresh_inputs(n, round_index=1))
+    assert [len(s) for s in shares] == [2, 2, 2]
+    rows = [row["prompt"] for share in shares for row in share]
+    assert rows[0::2] == rows[1::2]  # consecutive pairs are one prompt's num_generations rows

@@ -12,6 +12,12 @@ from the train set, keeps the groups with a non-zero advantage, and re-assembles
 rows (re-padding the per-row tensors). No TRL code is copied; `check_hook` fails at startup with a clear message
 if a TRL upgrade renames the method, and `concat_batches` refuses keys it does not know how to merge.
 
+Several processes: TRL computes advantages over the gathered generation batch (a group may straddle two ranks) and
+hands each rank its slice in rank order. So each rank gathers every rank's rows, all ranks take the same decisions
+on the same global batch (same groups kept, same number of rounds, so every collective inside TRL is matched), the
+fresh prompts of an extra round are drawn identically everywhere and split by rank, and each rank returns its own
+slice of the assembled batch.
+
 Deviations from the paper: "zero variance" is read off the advantages TRL computed (all |A| <= 1e-6 in the group),
 which is the same thing for GRPO's group baselines and is exactly "no policy-gradient signal"; the search is
 bounded by `max_rounds` extra generation rounds (DAPO samples without bound), after which the batch is filled with
@@ -117,9 +123,6 @@ class DynamicSamplingMixin:
     ds_max_rounds: int = 3
 
     def _ds_setup(self, max_rounds: int) -> None:
-        if self.accelerator.num_processes > 1:  # each rank would decide its own number of rounds: collectives hang
-            raise UserError("rl.dynamic_sampling runs on one process only for now; set rl.dynamic_sampling.enabled="
-                            "false or train with --num-processes 1")
         if not hasattr(self.train_dataset, "__getitem__"):
             raise UserError("rl.dynamic_sampling draws fresh prompts by index; it needs a map-style train dataset")
         self.ds_max_rounds = max_rounds
@@ -127,20 +130,59 @@ class DynamicSamplingMixin:
         self.ds_totals = {"generated_groups": 0, "kept_groups": 0}
 
     def _ds_fresh_inputs(self, n_prompts: int, round_index: int) -> list[dict[str, Any]]:
-        # Own generator, seeded by step and round: resuming draws the same prompts, and the global RNG that TRL's
-        # samplers and shuffles use is left alone.
+        """This rank's share of `n_prompts` fresh prompts x num_generations rows (the same draw on every rank)."""
+        # Own generator, seeded by step and round: every rank draws the same prompts, resuming draws them again, and
+        # the global RNG that TRL's samplers and shuffles use is left alone.
         seed = int(self.args.seed) * 1_000_003 + self.state.global_step * 101 + round_index
         gen = torch.Generator().manual_seed(seed)
         idx = torch.randint(len(self.train_dataset), (n_prompts,), generator=gen).tolist()
         rows = [dict(self.train_dataset[i]) for i in idx]
-        return [row for row in rows for _ in range(self.num_generations)]
+        repeated = [row for row in rows for _ in range(self.num_generations)]
+        world, rank = self.accelerator.num_processes, self.accelerator.process_index
+        share = len(repeated) // world
+        return repeated[rank * share:(rank + 1) * share]
+
+    def _ds_draw_size(self, n_prompts: int) -> int:
+        """Rounded up so the rows (n x num_generations) split evenly over the processes, as TRL's gathers need."""
+        step = self.accelerator.num_processes // math.gcd(self.num_generations, self.accelerator.num_processes)
+        return math.ceil(n_prompts / step) * step
+
+    def _ds_gather(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Every rank's rows of one generation output, in rank order (TRL's own order for advantages)."""
+        if self.accelerator.num_processes == 1:
+            return batch
+        tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
+        out: dict[str, Any] = {}
+        for key, value in batch.items():
+            if key in RECOMPUTED_KEYS or value is None:
+                out[key] = value
+            elif key in ROW_KEYS:
+                out[key] = self.accelerator.gather(value)
+            elif key in PADDED_KEYS:
+                side, pad = PADDED_KEYS[key]
+                pad = tokenizer.pad_token_id if pad == "pad" else pad
+                value = self.accelerator.pad_across_processes(value, dim=1, pad_index=pad, pad_first=side == "left")
+                out[key] = self.accelerator.gather(value)
+            else:
+                raise UserError(_unknown_key_message(key))
+        return out
+
+    def _ds_local(self, batch: dict[str, Any], rows_per_rank: int) -> dict[str, Any]:
+        """This rank's slice of the assembled global batch; num_items_in_batch stays global, as TRL's is."""
+        if self.accelerator.num_processes == 1:
+            return batch
+        start = self.accelerator.process_index * rows_per_rank
+        local = take_rows(batch, torch.arange(start, start + rows_per_rank))
+        local["num_items_in_batch"] = batch["num_items_in_batch"]
+        return local
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         first = super()._generate_and_score_completions(inputs)
         if not self.model.training:
             return first
         g = self.num_generations
-        target = len(inputs) // g
+        target = len(inputs) * self.accelerator.num_processes // g  # groups in the global generation batch
+        first = self._ds_gather(first)
         kept: list[dict[str, Any]] = []
         dropped: list[dict[str, Any]] = []
         n_kept = n_dropped = 0
@@ -164,11 +206,13 @@ class DynamicSamplingMixin:
             # Draw what the keep rate so far says will fill the gap, not a whole batch: with 25% constant groups
             # a full-size round per missing group would cost ~2x generation instead of ~1.33x.
             n_draw = target if n_kept == 0 else min(target, math.ceil((target - n_kept) * generated / n_kept))
+            n_draw = self._ds_draw_size(n_draw)
             generated += n_draw
-            batch = super()._generate_and_score_completions(self._ds_fresh_inputs(n_draw, rounds))
+            batch = self._ds_gather(super()._generate_and_score_completions(self._ds_fresh_inputs(n_draw, rounds)))
         filled = target - n_kept
         tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)  # a processor wraps one
         out = concat_batches(kept + _first_groups(dropped, filled, g), tokenizer.pad_token_id)
+        out = self._ds_local(out, len(inputs))
         self.ds_totals["generated_groups"] += generated
         self.ds_totals["kept_groups"] += n_kept
         self.ds_pending.append({
