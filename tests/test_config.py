@@ -85,6 +85,15 @@ def test_unknown_keys_name_the_dotted_key_the_file_and_a_suggestion(make_preset)
     assert any(m.startswith("lora.rank: unknown key") for m in msgs)
 
 
+def test_problems_in_list_items_name_the_override_as_their_origin():
+    from rlr.config.coerce import Problems
+
+    problems = Problems({"data": "p.yaml", "data.train.source": "command line", "rewards.1.weight": "command line"})
+    assert problems.where("data.train[0].source") == " (in command line)"  # one-source mapping, normalised to a list
+    assert problems.where("rewards[1].weight") == " (in command line)"
+    assert problems.where("data.train[0].rows") == " (in p.yaml)"
+
+
 def test_wrong_types_and_choices(make_preset):
     with pytest.raises(ConfigError) as e:
         load_config(make_preset(), ["eval.samples=many", "model.dtype=bf16", "eval.greedy=maybe"])

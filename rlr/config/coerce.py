@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from typing import Any, Literal, Union
@@ -29,13 +30,18 @@ class Problems:
         self.items.append(f"{key}: {message}{self.where(key)}")
 
     def where(self, key: str) -> str:
-        # The origin of the closest enclosing key that we know about (the file, or "command line").
-        parts = key.split(".")
-        for i in range(len(parts), 0, -1):
-            origin = self.origins.get(".".join(parts[:i]))
-            if origin:
-                return f" (in {origin})"
-        return ""
+        # The origin of the closest enclosing key that we know about (the file, or "command line"). Problems name
+        # list items `rewards[0]`; overrides record them as `rewards.0`, and a one-source `data.train` mapping
+        # (normalised to a list later) as `data.train.source`: try all three spellings, most specific match wins.
+        spellings = {key, re.sub(r"\[(\d+)\]", r".\1", key), re.sub(r"\[\d+\]", "", key)}
+        best, origin = 0, ""
+        for spelling in spellings:
+            parts = spelling.split(".")
+            for i in range(len(parts), best, -1):
+                if found := self.origins.get(".".join(parts[:i])):
+                    best, origin = i, found
+                    break
+        return f" (in {origin})" if origin else ""
 
 
 def suggest(name: str, candidates: list[str] | set[str]) -> str:
