@@ -156,20 +156,23 @@ def test_trl_trainers_have_the_hook():
         assert with_dynamic_sampling(cls).__mro__[1] is DynamicSamplingMixin
 
 
-def test_trained_batches_have_no_zero_variance_groups(cli, tmp_path, micro_model, monkeypatch):
-    """End to end on TRL's GRPOTrainer: every row that reaches the loss has a non-zero advantage (binary reward,
-    2 generations: a row has zero advantage exactly when its group is constant), and the counts are logged."""
-    from trl import GRPOTrainer
+@pytest.mark.parametrize("algorithm", ["grpo", "rloo"])
+def test_trained_batches_have_no_zero_variance_groups(algorithm, cli, tmp_path, micro_model, monkeypatch):
+    """End to end on TRL's GRPOTrainer and RLOOTrainer: every row that reaches the loss has a non-zero advantage
+    (binary reward, 2 generations: a row has zero advantage exactly when its group is constant), and the counts
+    are logged."""
+    import trl
 
+    trainer_cls = trl.RLOOTrainer if algorithm == "rloo" else trl.GRPOTrainer
     seen: list[torch.Tensor] = []
-    original = GRPOTrainer.compute_loss
+    original = trainer_cls.compute_loss
 
     def spy(self, model, inputs, *args, **kwargs):
         seen.append(inputs["advantages"].detach().clone())
         return original(self, model, inputs, *args, **kwargs)
 
-    monkeypatch.setattr(GRPOTrainer, "compute_loss", spy)
-    preset = rl_preset(tmp_path, micro_model, "ds", "grpo", rewards=[{"name": "parity_reward.py:parity"}],
+    monkeypatch.setattr(trainer_cls, "compute_loss", spy)
+    preset = rl_preset(tmp_path, micro_model, "ds", algorithm, rewards=[{"name": "parity_reward.py:parity"}],
                        trainer={"max_steps": 3, "num_generations": G, "per_device_train_batch_size": 8},
                        dynamic_sampling={"enabled": True, "max_rounds": 8})
     prepare(cli, preset)
@@ -199,3 +202,13 @@ def test_fresh_prompts_are_drawn_alike_on_every_rank_and_split_by_rank():
     assert [len(s) for s in shares] == [2, 2, 2]
     rows = [row["prompt"] for share in shares for row in share]
     assert rows[0::2] == rows[1::2]  # consecutive pairs are one prompt's num_generations rows
+
+
+def test_rloo_batches_without_num_items_merge():
+    """RLOOTrainer returns per-sequence `old_logps` and no `num_items_in_batch`: merged as rows, none invented."""
+    a, b = make_batch([(1, -1)]), make_batch([(2, -2)])
+    for batch in (a, b):
+        batch["old_logps"] = batch["advantages"] * 10.0
+        del batch["num_items_in_batch"]
+    out = concat_batches([a, b], pad_token_id=PAD)
+    assert out["old_logps"].tolist() == [10, -10, 20, -20] and "num_items_in_batch" not in out

@@ -45,8 +45,8 @@ PADDED_KEYS: dict[str, tuple[str, Any]] = {
     "old_per_token_logps": ("right", 0.0), "ref_per_token_logps": ("right", 0.0),
     "sampling_per_token_logps": ("right", 0.0), "importance_sampling_ratio": ("right", 1.0),
 }
-ROW_KEYS = {"advantages"}  # per-row 1-D tensors
-RECOMPUTED_KEYS = {"num_items_in_batch"}  # batch scalars rebuilt after assembly
+ROW_KEYS = {"advantages", "old_logps"}  # per-row 1-D tensors (old_logps: RLOOTrainer's sequence log-probs)
+RECOMPUTED_KEYS = {"num_items_in_batch"}  # batch scalars rebuilt after assembly (GRPOTrainer has it, RLOO not)
 
 
 def check_hook(trainer_cls: type) -> None:
@@ -112,8 +112,9 @@ def concat_batches(batches: Sequence[dict[str, Any]], pad_token_id: int) -> dict
             out[key] = torch.cat([_pad_to(v, width, side, pad) for v in values], dim=0)
         else:
             raise UserError(_unknown_key_message(key))
-    mask = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
-    out["num_items_in_batch"] = mask.sum()
+    if batches[0].get("num_items_in_batch") is not None:
+        mask = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
+        out["num_items_in_batch"] = mask.sum()
     return out
 
 
@@ -172,9 +173,7 @@ class DynamicSamplingMixin:
         if self.accelerator.num_processes == 1:
             return batch
         start = self.accelerator.process_index * rows_per_rank
-        local = take_rows(batch, torch.arange(start, start + rows_per_rank))
-        local["num_items_in_batch"] = batch["num_items_in_batch"]
-        return local
+        return take_rows(batch, torch.arange(start, start + rows_per_rank))  # copies num_items_in_batch as is
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         first = super()._generate_and_score_completions(inputs)
