@@ -87,6 +87,16 @@ def _unknown_key_message(key: str) -> str:
             "set rl.dynamic_sampling.enabled=false")
 
 
+def _padding(key: str, pad_token_id: int) -> tuple[str, Any]:
+    side, value = PADDED_KEYS[key]
+    return side, pad_token_id if value == "pad" else value
+
+
+def _pad_token_id(trainer: Any) -> int:
+    # processing_class is a tokenizer, or a processor that wraps one
+    return getattr(trainer.processing_class, "tokenizer", trainer.processing_class).pad_token_id
+
+
 def _pad_to(t: torch.Tensor, width: int, side: str, value: Any) -> torch.Tensor:
     missing = width - t.shape[1]
     if missing <= 0:
@@ -106,8 +116,7 @@ def concat_batches(batches: Sequence[dict[str, Any]], pad_token_id: int) -> dict
         if key in ROW_KEYS:
             out[key] = torch.cat(values, dim=0)
         elif key in PADDED_KEYS:
-            side, pad = PADDED_KEYS[key]
-            pad = pad_token_id if pad == "pad" else pad
+            side, pad = _padding(key, pad_token_id)
             width = max(v.shape[1] for v in values)
             out[key] = torch.cat([_pad_to(v, width, side, pad) for v in values], dim=0)
         else:
@@ -152,7 +161,6 @@ class DynamicSamplingMixin:
         """Every rank's rows of one generation output, in rank order (TRL's own order for advantages)."""
         if self.accelerator.num_processes == 1:
             return batch
-        tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
         out: dict[str, Any] = {}
         for key, value in batch.items():
             if key in RECOMPUTED_KEYS or value is None:
@@ -160,8 +168,7 @@ class DynamicSamplingMixin:
             elif key in ROW_KEYS:
                 out[key] = self.accelerator.gather(value)
             elif key in PADDED_KEYS:
-                side, pad = PADDED_KEYS[key]
-                pad = tokenizer.pad_token_id if pad == "pad" else pad
+                side, pad = _padding(key, _pad_token_id(self))
                 value = self.accelerator.pad_across_processes(value, dim=1, pad_index=pad, pad_first=side == "left")
                 out[key] = self.accelerator.gather(value)
             else:
@@ -209,8 +216,7 @@ class DynamicSamplingMixin:
             generated += n_draw
             batch = self._ds_gather(super()._generate_and_score_completions(self._ds_fresh_inputs(n_draw, rounds)))
         filled = target - n_kept
-        tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)  # a processor wraps one
-        out = concat_batches(kept + _first_groups(dropped, filled, g), tokenizer.pad_token_id)
+        out = concat_batches(kept + _first_groups(dropped, filled, g), _pad_token_id(self))
         out = self._ds_local(out, len(inputs))
         self.ds_totals["generated_groups"] += generated
         self.ds_totals["kept_groups"] += n_kept
