@@ -42,6 +42,8 @@ Json = Annotated[bool, typer.Option("--json", help="Print one machine-readable J
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace a stage directory that already exists.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted stage from its last checkpoint.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+NumProcesses = Annotated[int, typer.Option(help="Launch under accelerate with N processes.")]
+AccelerateConfig = Annotated[str | None, typer.Option(help="ddp, zero2, zero3, fsdp or a path.")]
 
 
 def _version(value: bool) -> None:
@@ -100,9 +102,7 @@ def prepare_data(preset: Preset, overrides: Overrides = None, dry_run: DryRun = 
 @app.command()
 def sft(preset: Preset, overrides: Overrides = None, dry_run: DryRun = False, json_out: Json = False,
         overwrite: Overwrite = False, resume: Resume = False, debug: Debug = False,
-        num_processes: Annotated[int, typer.Option(help="Launch under accelerate with N processes.")] = 1,
-        accelerate_config: Annotated[str | None, typer.Option(help="ddp, zero2, zero3, fsdp or a path.")] = None,
-        ) -> None:
+        num_processes: NumProcesses = 1, accelerate_config: AccelerateConfig = None) -> None:
     """Supervised fine-tuning (cold start / distillation) -> runs/<name>/sft/."""
     _maybe_launch("sft", preset, overrides, num_processes, accelerate_config)
     _stage("sft", preset, overrides, dry_run, json_out, overwrite, resume, debug)
@@ -111,9 +111,7 @@ def sft(preset: Preset, overrides: Overrides = None, dry_run: DryRun = False, js
 @app.command("train-rl")
 def train_rl(preset: Preset, overrides: Overrides = None, dry_run: DryRun = False, json_out: Json = False,
              overwrite: Overwrite = False, resume: Resume = False, debug: Debug = False,
-             num_processes: Annotated[int, typer.Option(help="Launch under accelerate with N processes.")] = 1,
-             accelerate_config: Annotated[str | None, typer.Option(help="ddp, zero2, zero3, fsdp or a path.")] = None,
-             ) -> None:
+             num_processes: NumProcesses = 1, accelerate_config: AccelerateConfig = None) -> None:
     """RL with verifiable rewards (GRPO family, RLOO, REINFORCE++) -> runs/<name>/rl/."""
     _maybe_launch("train-rl", preset, overrides, num_processes, accelerate_config)
     _stage("train-rl", preset, overrides, dry_run, json_out, overwrite, resume, debug)
