@@ -77,6 +77,7 @@ def _emit(summary: dict[str, Any], as_json: bool, title: str) -> None:
 def _stage(command: str, preset: str, overrides: list[str] | None, dry_run: bool, as_json: bool,
            overwrite: bool, resume: bool, debug: bool, **extra: Any) -> None:
     from rlr.config.load import load_config
+    from rlr.launch import shut_down_process_group
     from rlr.stage import STAGE_CHECKS, STAGE_TRAINERS, StageOptions, stage_function
 
     loaded = load_config(preset, overrides or [], stages=STAGE_CHECKS[command])
@@ -89,6 +90,7 @@ def _stage(command: str, preset: str, overrides: list[str] | None, dry_run: bool
         return
     run = stage_function(command)
     summary = run(loaded, StageOptions(overwrite=overwrite, resume=resume, json=as_json, debug=debug, extra=extra))
+    shut_down_process_group()
     _emit(summary, as_json, f"rlr {command}")
 
 

@@ -30,6 +30,21 @@ def accelerate_config_path(name: str) -> Path:
     raise UserError(f"--accelerate-config: no file or shipped config '{name}'; shipped: {', '.join(available)}")
 
 
+def shut_down_process_group() -> None:
+    """End a finished stage's process group on every rank before the interpreter exits.
+
+    Without it Gloo's worker threads outlive the interpreter and a rank dies in finalization with SIGABRT
+    ("terminate called without an active exception"), failing a run that trained and saved correctly. The barrier
+    keeps a rank that finished early from tearing down while rank 0 still writes the run dir. Only called after
+    success: on an error the other ranks may be inside a collective, and destroying the group could hang them.
+    """
+    torch = sys.modules.get("torch")  # a stage that never imported torch has no process group
+    if torch is None or not torch.distributed.is_available() or not torch.distributed.is_initialized():
+        return
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+
+
 def strip_launch_flags(argv: list[str]) -> list[str]:
     out, skip = [], False
     for arg in argv:
