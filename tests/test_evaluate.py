@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -157,8 +158,28 @@ def test_evaluate_writes_results_samples_and_greedy(cli, make_preset, micro_mode
     comparison = json.loads((run / "results.json").read_text())
     assert list(comparison["table"]) == ["base"] and comparison["benchmarks"] == ["eval"]
 
-    again = cli("evaluate", preset, "--limit", "5")
-    assert again.code == 2 and "--overwrite" in again.stderr  # a completed label dir is kept
+    # The same question again (a CI gate after a cached run): read back, not re-generated, and gated.
+    before = (run / "base" / "samples.jsonl").stat().st_mtime_ns
+    again = cli("evaluate", preset, "--limit", "5", "--json", "--min", "eval.avg@n=0")
+    assert again.code == 0, again.stderr
+    assert "reusing its results" in again.stderr and json.loads(again.stdout)["reused"] == ["base"]
+    assert json.loads(again.stdout)["comparison"] == summary["comparison"]
+    assert (run / "base" / "samples.jsonl").stat().st_mtime_ns == before
+    missed = cli("evaluate", preset, "--limit", "5", "--min", "eval.pass@1=1.01")
+    assert missed.code == 1 and "gate failed: eval.pass@1" in missed.stderr  # gates apply to reused results
+
+    # Another question is refused, naming what changed; the completed label dir is kept.
+    other = cli("evaluate", preset, "--limit", "4")
+    assert other.code == 2 and "other settings (" in other.stderr and "limit 5 -> 4" in other.stderr
+    assert "--overwrite" in other.stderr
+    other = cli("evaluate", preset, "--limit", "5", "eval.samples=1", "eval.k=[1]")
+    assert other.code == 2 and "generation.n 2 -> 1" in other.stderr and "k [1, 2] -> [1]" in other.stderr
+    # The model changed after it was evaluated (dated back here, to leave the shared model fixture alone).
+    long_ago = (micro_model / "config.json").stat().st_mtime - 60
+    os.utime(run / "base" / "results.json", (long_ago, long_ago))
+    stale = cli("evaluate", preset, "--limit", "5")
+    assert stale.code == 2 and "older than the model it evaluated" in stale.stderr and "micro" in stale.stderr
+    assert (run / "base" / "samples.jsonl").stat().st_mtime_ns == before
 
 
 def test_gate_miss_exits_1_and_bad_min_exits_2(cli, make_preset, micro_model, tmp_path):

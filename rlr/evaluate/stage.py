@@ -147,14 +147,29 @@ def evaluate_benchmark(generator: Any, bench: Benchmark, settings: GenerationSet
     return metrics, records
 
 
+def generation_settings(cfg: Any) -> GenerationSettings:
+    ev = cfg.eval
+    return GenerationSettings(n=ev.samples, temperature=ev.temperature, top_p=ev.top_p,
+                              max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=cfg.run.seed)
+
+
+def identity_of(spec: str, ref: Any, cfg: Any, benchmarks: list[Benchmark], limit: int | None) -> dict[str, Any]:
+    """What this model's evaluation depends on; a completed one with the same identity is reused."""
+    from rlr.evaluate.reuse import evaluation_identity
+
+    ev = cfg.eval
+    generation = {**generation_settings(cfg).as_dict(), "backend": ev.backend, "greedy_extra": ev.greedy}
+    return evaluation_identity({"requested": spec, **ref.as_dict()}, [b.describe() for b in benchmarks], generation,
+                               list(ev.k), limit)
+
+
 def evaluate_model(label: str, spec: str, ref: Any, loaded: Any, benchmarks: list[Benchmark], stage: Any,
                    device: Any, opts: Any, limit: int | None) -> dict[str, Any]:
     from rlr.config.coerce import to_dict
     from rlr.runs import atomic_write_json, atomic_write_text, now_iso
 
     cfg, ev = loaded.cfg, loaded.cfg.eval
-    settings = GenerationSettings(n=ev.samples, temperature=ev.temperature, top_p=ev.top_p,
-                                  max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=cfg.run.seed)
+    settings = generation_settings(cfg)
     model_info = {"requested": spec, **ref.as_dict()}
     stage.start(config=to_dict(cfg), overwrite=opts.overwrite, resume=opts.resume, device=device.as_dict(),
                 inputs={"model": model_info, "benchmarks": [b.describe() for b in benchmarks]})
@@ -170,11 +185,30 @@ def evaluate_model(label: str, spec: str, ref: Any, loaded: Any, benchmarks: lis
                                                            if not isinstance(v, (dict, list))}})
         result = {"label": label, "model": model_info, "evaluated_at": now_iso(),
                   "generation": {**settings.as_dict(), "backend": ev.backend, "greedy_extra": ev.greedy},
-                  "limit": limit, "device": device.as_dict(), "benchmarks": per_bench}
+                  "limit": limit, "device": device.as_dict(), "benchmarks": per_bench,
+                  "identity": identity_of(spec, ref, cfg, benchmarks, limit)}
         atomic_write_text(stage.path / "samples.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in samples))
         atomic_write_json(stage.path / "results.json", result)
         stage.finish("complete", outputs={"results": "results.json", "samples": "samples.jsonl"})
     return result
+
+
+def reused_results(models: list[tuple[str, str, Any]], stages: dict[str, Any], cfg: Any,
+                   benchmarks: list[Benchmark], limit: int | None, overwrite: bool) -> dict[str, dict[str, Any]]:
+    """Stored results of the completed evaluations that asked the same question (else a UserError saying why)."""
+    from rlr.console import stderr
+    from rlr.evaluate.reuse import reusable_results
+
+    out = {}
+    for label, spec, ref in models:
+        stage = stages[label]
+        if overwrite or not stage.is_complete():
+            continue
+        out[label] = reusable_results(stage.path, identity_of(spec, ref, cfg, benchmarks, limit),
+                                      [ref.base, *ref.adapters])
+        stderr.print(f"{stage.path}: complete with the same model and settings, reusing its results "
+                     "(--overwrite re-evaluates)")
+    return out
 
 
 def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
@@ -198,20 +232,26 @@ def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
     models = resolve_models(list(opts.extra.get("models") or []), cfg)
     stages = {label: StageRun(run_root(cfg), f"eval/{label}") for label, _, _ in models}
     for stage in stages.values():
-        stage.check_can_start(overwrite=opts.overwrite, resume=opts.resume)
+        if not stage.is_complete():  # a complete one is reused or refused below, once the rows are known
+            stage.check_can_start(overwrite=opts.overwrite, resume=opts.resume)
     for bench in benchmarks:
         load_rows(bench, loaded, limit)
+    results = reused_results(models, stages, cfg, benchmarks, limit, opts.overwrite)
+    reused = set(results)
     device = resolve_device(cfg.model.dtype)
     eval_dir = run_root(cfg) / "eval"
-    results: dict[str, dict[str, Any]] = {}
     try:
         for label, spec, ref in models:
-            results[label] = evaluate_model(label, spec, ref, loaded, benchmarks, stages[label], device, opts, limit)
+            if label not in results:
+                results[label] = evaluate_model(label, spec, ref, loaded, benchmarks, stages[label], device, opts,
+                                                limit)
     finally:  # a later model failing must not leave the comparison without the ones that finished
         comparison = write_comparison(eval_dir)
     print_comparison(comparison)
+    results = {label: results[label] for label, _, _ in models}  # --model order, reused or not
     failures = check_gates(gates, results)
-    summary = {"eval_dir": str(eval_dir), "models": list(results), "benchmarks": [b.name for b in benchmarks],
+    summary = {"eval_dir": str(eval_dir), "models": list(results), "reused": sorted(reused),
+               "benchmarks": [b.name for b in benchmarks],
                "gates": [f"{g.key}>={g.threshold}" for g in gates], "gate_failures": failures}
     if opts.json:  # humans already saw the table above; --json readers get it as rows
         summary["comparison"] = summary_rows(comparison)
