@@ -94,6 +94,16 @@ def test_problems_in_list_items_name_the_override_as_their_origin():
     assert problems.where("data.train[0].rows") == " (in p.yaml)"
 
 
+def test_reward_problems_name_the_file_or_override_that_set_them(make_preset):
+    p = make_preset(rewards=[{"name": "accuracyy"}, {"name": "overlong", "args": {"soft_punish_cache": 4}}])
+    with pytest.raises(ConfigError) as e:
+        load_config(p, ["rewards.1.args.max_lenn=9"], stages=("rl",))
+    first, second = e.value.problems
+    assert first.startswith("rewards[0].name: unknown reward 'accuracyy'") and first.endswith(f"(in {p})")
+    assert second.startswith("rewards[1].args.max_lenn: reward 'overlong': unknown arg 'max_lenn'")
+    assert second.endswith("(in command line)")
+
+
 def test_wrong_types_and_choices(make_preset):
     with pytest.raises(ConfigError) as e:
         load_config(make_preset(), ["eval.samples=many", "model.dtype=bf16", "eval.greedy=maybe"])

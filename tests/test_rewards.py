@@ -218,5 +218,9 @@ def test_validate_reports_malformed_specs_without_raising() -> None:
         [{"weight": 1.0}, {"name": "tag_count", "weight": "high"}, {"name": "overlong", "args": [1, 2]}]
     )
     assert len(problems) == 3
-    assert "missing `name`" in problems[0] and "weight must be a number" in problems[1]
-    assert "args must be a mapping" in problems[2]
+    assert problems[0].startswith("rewards[0].name: missing")
+    assert problems[1].startswith("rewards[1].weight: reward 'tag_count': must be a number")
+    assert problems[2].startswith("rewards[2].args: reward 'overlong': must be a mapping")
+    problems = validate_reward_specs([{"name": "overlong", "args": {"max_lenn": 8}}, {"name": "overlongg"}])
+    assert problems[0].startswith("rewards[0].args.max_lenn: reward 'overlong': unknown arg 'max_lenn'")
+    assert problems[1].startswith("rewards[1].name: unknown reward 'overlongg'")

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,8 @@ def check_rewards(loaded: LoadedConfig, problems: Problems) -> None:
     except ImportError:
         return
     for message in validate_reward_specs(loaded.cfg.rewards, loaded.base_dir):
-        problems.items.append(message)
+        key = re.match(r"rewards\[\d+\](\.\w+)+", message)  # every message starts with its key, `rewards[i].field`
+        problems.items.append(message + (problems.where(key.group(0)) if key else ""))
 
 
 def trl_config_kwargs(loaded: LoadedConfig, stage: str, device_flags: dict[str, Any], on_cpu: bool,
