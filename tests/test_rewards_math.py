@@ -148,7 +148,9 @@ def test_adversarial_inputs_time_out_and_are_counted() -> None:
         start = time.monotonic()
         results = pool.score(hostile)
         elapsed = time.monotonic() - start
-        assert elapsed < 1.0 * len(hostile) + 2  # each item is cut off at its own deadline
+        # Each item is cut off at its own 1 s deadline (uncut, these run for minutes); the slack is for respawning
+        # killed workers on a loaded CI machine, not a speed claim.
+        assert elapsed < 30
         assert [score for score, _ in results] == [0.0, 0.0, 0.0, 1.0]
         assert results[0][1] == "timeout"
         # The pool replaced the killed workers and still works.
