@@ -81,13 +81,31 @@ def check_world_size(command: str, preset: str, overrides: list[str], num_proces
         )
 
 
+def _picks_own_port(config_file: Path | None) -> bool:
+    """A single-node launch lets accelerate pick a free port (`--main_process_port 0`) unless the config names one:
+    the fixed default 29500 makes a second run on the same machine fail with "address already in use"."""
+    if config_file is None:
+        return True
+    import yaml
+
+    try:
+        config = yaml.safe_load(config_file.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise UserError(f"--accelerate-config {config_file}: not readable YAML ({e}); fix the file or pick a "
+                        "shipped config (ddp, zero2, zero3, fsdp)") from None
+    return "main_process_port" not in config and int(config.get("num_machines") or 1) <= 1
+
+
 def launch_command(argv: list[str], num_processes: int, accelerate_config: str | None) -> list[str]:
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_processes)]
-    if accelerate_config:
-        cmd += ["--config_file", str(accelerate_config_path(accelerate_config))]
+    config_file = accelerate_config_path(accelerate_config) if accelerate_config else None
+    if config_file is not None:
+        cmd += ["--config_file", str(config_file)]
     else:
         # The torchrun-based launcher; on a CPU-only machine the trainer's use_cpu makes it gloo data parallel.
         cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    if _picks_own_port(config_file):
+        cmd += ["--main_process_port", "0"]
     return [*cmd, "-m", "rlr", *strip_launch_flags(argv)]
 
 

@@ -30,6 +30,12 @@ STAGES = ("data", "sft", "rl", "eval", "export")
 LIBRARIES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "math-verify", "vllm")
 
 
+def invoked_command() -> str:
+    """The command line as the user would retype it: `python -m rlr` (what accelerate launches) reads as `rlr`."""
+    program = Path(sys.argv[0]).name
+    return " ".join(["rlr" if program == "__main__.py" else program, *sys.argv[1:]])
+
+
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
@@ -157,7 +163,7 @@ class StageRun:
             "duration_s": None,
             "resumed": bool(previous),
             "attempts": previous.get("attempts", 0) + 1,
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "command": invoked_command(),
             "versions": library_versions(),
             "git_sha": git_sha(),
             "device": device,

@@ -51,6 +51,7 @@ def test_two_process_data_parallel(prepared, command, stage):
     stage_dir = root / "runs" / "ddp" / stage
     manifest = json.loads((stage_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["attempts"] == 1
+    assert manifest["command"].startswith(f"rlr {command} ")  # as retyped, not accelerate's `__main__.py`
     steps = [json.loads(line)["step"] for line in (stage_dir / "metrics.jsonl").read_text().splitlines()]
     max_steps = 6 if stage == "sft" else 3
     assert sorted(set(steps)) == list(range(1, max_steps + 1)), "ranks stepped together to max_steps, logged once"

@@ -18,6 +18,17 @@ def test_launch_command_uses_accelerate_and_shipped_configs():
     assert cmd[cmd.index("--num_processes") + 1] == "8"
     assert cmd[cmd.index("--config_file") + 1].endswith("presets/accelerate/zero3.yaml")
     assert cmd[-4:] == ["-m", "rlr", "sft", "x.yaml"]
+    assert cmd[cmd.index("--main_process_port") + 1] == "0"  # a free port: two runs on one machine do not collide
+
+
+def test_a_config_that_names_its_port_or_several_machines_keeps_it(tmp_path):
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text("distributed_type: MULTI_GPU\nnum_machines: 1\nmain_process_port: 29511\n")
+    nodes = tmp_path / "nodes.yaml"
+    nodes.write_text("distributed_type: MULTI_GPU\nnum_machines: 2\nmachine_rank: 0\n")
+    for config in (fixed, nodes):
+        assert "--main_process_port" not in launch_command(["sft", "x.yaml"], 2, str(config))
+    assert "--main_process_port" in launch_command(["sft", "x.yaml"], 2, None)
 
 
 def test_world_size_dependent_batch_is_checked_before_launch(cli, make_preset):
