@@ -283,14 +283,11 @@ def main() -> None:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=UserWarning, module="(transformers|trl|peft|torch)")
     try:
-        code = app(standalone_mode=False)  # returns Exit codes instead of calling sys.exit itself
+        code = app(prog_name="rlr", standalone_mode=False)  # returns Exit codes instead of calling sys.exit
         if isinstance(code, int) and code:
             sys.exit(code)
     except UserError as e:
-        if debug:
-            raise
-        typer.echo(f"error: {e}", err=True)
-        sys.exit(e.exit_code)
+        _fail(f"error: {e}", e.exit_code, debug)
     except GateFailed as e:
         if e.summary is not None and "--json" in sys.argv:
             typer.echo(json.dumps(e.summary, default=str))
@@ -301,18 +298,41 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as e:  # Click usage errors come through here too
-        import click
-
-        if isinstance(e, click.exceptions.Exit):
+    except Exception as e:  # command-line usage errors come through here too
+        if isinstance(e, _click_exceptions("Exit")):
             sys.exit(e.exit_code)
-        if isinstance(e, click.ClickException):
+        if isinstance(e, _click_exceptions("ClickException")):  # usage: unknown option, missing argument, ...
             e.show()
             sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
+        if isinstance(e, _click_exceptions("Abort")):
             typer.echo("interrupted", err=True)
             sys.exit(130)
-        if debug:
-            raise
-        typer.echo(f"error: the run failed: {type(e).__name__}: {e} (rerun with --debug for the traceback)", err=True)
-        sys.exit(1)
+        _fail(f"error: the run failed: {type(e).__name__}: {e} (rerun with --debug for the traceback)", 1, debug)
+
+
+def _click_exceptions(name: str) -> tuple[type, ...]:
+    """The exception class `name` from click and from typer's vendored copy of it (typer >= 0.2x raises its own
+    `typer._click.exceptions.*`, which are not subclasses of click's)."""
+    import importlib
+
+    found = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if isinstance(cls, type):
+            found.append(cls)
+    return tuple(found)
+
+
+def _fail(message: str, code: int, debug: bool) -> None:
+    """One line and the exit code; `--debug` adds the traceback but keeps the code a script would see."""
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+        if message.startswith("error: the run failed"):
+            message = message.split(" (rerun with --debug")[0]
+    typer.echo(message, err=True)
+    sys.exit(code)

@@ -69,7 +69,28 @@ def test_debug_shows_the_traceback(make_preset):
     p = make_preset()
     out = subprocess.run([sys.executable, "-m", "rlr", "validate", str(p), "run.sed=3", "--debug"],
                          capture_output=True, text=True, cwd=REPO)
-    assert out.returncode != 0 and "Traceback" in out.stderr and "ConfigError" in out.stderr
+    assert out.returncode == 2 and "Traceback" in out.stderr and "ConfigError" in out.stderr  # same code as without
+    assert out.stderr.strip().splitlines()[-1].startswith("error: run.sed: unknown key")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train-rl", "x.yaml", "--bogus"], "No such option: --bogus"),
+    (["train-rl"], "Missing argument"),
+    (["nosuchcmd"], "No such command 'nosuchcmd'"),
+    (["evaluate", "x.yaml", "--limit", "abc"], "Invalid value for '--limit'"),
+    (["presets", "list", "--json"], "No such option: --json"),
+])
+def test_command_line_usage_errors_exit_2_with_usage_not_a_failed_run(cli, args, message):
+    r = cli(*args)
+    assert r.code == 2 and message in r.stderr and "Usage: rlr" in r.stderr
+    assert "the run failed" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_malformed_list_override_is_a_config_error(cli, make_preset):
+    r = cli("validate", make_preset(), "eval.k=[1,8")
+    assert r.code == 2
+    assert r.stderr.strip() == ("error: eval.k: expected a list, got '[1,8' (not valid YAML; write e.g. [1, 8]) "
+                                "(in command line)")
 
 
 def test_dry_run_writes_nothing(cli, make_preset, tmp_path):

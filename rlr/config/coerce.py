@@ -88,7 +88,10 @@ def coerce_value(value: Any, tp: Any) -> Any:
         if isinstance(value, str) and value.startswith("["):
             import yaml
 
-            value = yaml.safe_load(value)
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise ValueError(f"expected a list, got {value!r} (not valid YAML; write e.g. [1, 8])") from None
         if isinstance(value, (str, int, float)) and not isinstance(value, bool) and item_tp is not Any:
             value = [value]  # a scalar where a list is expected: a list of one
         if not isinstance(value, list):
