@@ -337,4 +337,31 @@ def test_dedup_modes_and_normalization_keep_operators():
     index = NgramIndex(3)
     index.add("2+3=")  # shorter than n: the whole question is the n-gram
     index.add("one two three four")
+    assert index.freeze() == 0
     assert index.overlaps("2+3=") and index.overlaps("Two three four five") and not index.overlaps("3+2=")
+
+
+def test_template_wording_shared_by_reference_questions_is_not_a_leak():
+    from rlr.data.filters import NgramIndex, decontaminate
+
+    tail = "use each number once and put the final equation in answer tags"
+    reference = [f"Using {a} and {b} reach {a * b}: {tail}" for a, b in [(3, 7), (4, 9), (5, 11), (6, 13)]]
+    index = NgramIndex(5)
+    for question in reference:
+        index.add(question)
+    assert index.freeze() > 0  # the tail's 5-grams are in every reference question: template, not content
+    assert not index.overlaps(f"Using 8 and 2 reach 16: {tail}")  # same template, other numbers: kept
+    assert index.overlaps(f"Using 4 and 9 reach 36: {tail}")  # an eval question itself: dropped
+    assert index.overlaps("First: Using 5 and 11 reach 55: use each")  # its content n-gram: dropped
+    rows = [{"question": f"Using {a} and {b} reach {a * b}: {tail}"} for a, b in [(8, 2), (3, 7), (9, 9)]]
+    kept, dropped = decontaminate(rows, reference, 5)
+    assert dropped == 1 and [r["question"][:11] for r in kept] == ["Using 8 and", "Using 9 and"]
+
+
+def test_the_countdown_preset_prepares_with_decontamination_on(cli, tmp_path):
+    r = cli("prepare-data", "countdown/qwen2.5-1.5b-dapo", f"run.output_dir={tmp_path}/runs", "data.train.rows=200",
+            "data.eval.rows=20", "data.max_prompt_tokens=null", "--json")
+    assert r.code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["train_rows"] == 200 and summary["eval_rows"] == 20
+    assert summary["dropped"]["train"]["contaminated"] == 0  # the generator keeps the splits disjoint already

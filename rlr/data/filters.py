@@ -55,7 +55,15 @@ class NgramIndex:
 
     Without the short-question rule, `2+3=` style problems (and most one-line benchmark questions under 13 words)
     could never be detected as leaked.
+
+    Template wording is left out on both sides before comparing: an n-gram found in TEMPLATE_SHARE of the reference
+    questions (and in two at least) is the text of a template, not content. Every countdown question ends in the
+    same 30-word instruction, the questions of some benchmarks open the same way; matching on that would call every
+    generated train row a leak. What remains of a countdown question ("using the numbers 3 7 25 create an equation
+    that equals 100") is shorter than 13 words, so it leaks only as a whole: same numbers and target.
     """
+
+    TEMPLATE_SHARE = 0.1
 
     def __init__(self, n: int):
         if n < 1:
@@ -63,31 +71,64 @@ class NgramIndex:
         self.n = n
         self.grams: set[tuple[str, ...]] = set()
         self.wholes: set[str] = set()
+        self.template: set[tuple[str, ...]] = set()
+        self._pending: list[list[str]] = []
+
+    def __len__(self) -> int:
+        return len(self._pending) + len(self.wholes)
 
     def _grams(self, words: list[str]) -> Iterable[tuple[str, ...]]:
         return zip(*(words[i:] for i in range(self.n)), strict=False)  # builds the tuples in C: 2-3x a slice loop
 
     def add(self, question: str) -> None:
-        text = normalize(question)
-        self.wholes.add(text)
-        words = text.split()
-        if len(words) >= self.n:
-            self.grams.update(self._grams(words))
+        self._pending.append(normalize(question).split())
+
+    def freeze(self) -> int:
+        """Index the added questions (template wording found and left out); returns the number of template n-grams."""
+        counts: dict[tuple[str, ...], int] = {}
+        for words in self._pending:
+            for gram in set(self._grams(words)):
+                counts[gram] = counts.get(gram, 0) + 1
+        floor = max(2, self.TEMPLATE_SHARE * len(self._pending))
+        self.template |= {gram for gram, count in counts.items() if count >= floor}
+        for words in self._pending:
+            content = self._content(words)
+            self.wholes.add(" ".join(content))
+            if len(content) >= self.n:
+                self.grams.update(self._grams(content))
+        self._pending = []
+        return len(self.template)
+
+    def _content(self, words: list[str]) -> list[str]:
+        """The words no template n-gram covers."""
+        if not self.template or len(words) < self.n:
+            return words
+        covered = bytearray(len(words))
+        for i, gram in enumerate(self._grams(words)):
+            if gram in self.template:
+                covered[i:i + self.n] = b"\x01" * self.n
+        return [word for word, hit in zip(words, covered, strict=True) if not hit] if any(covered) else words
 
     def overlaps(self, question: str, normalized: str | None = None) -> bool:
+        if self._pending:
+            self.freeze()
         text = normalize(question) if normalized is None else normalized
-        if text in self.wholes:
+        content = self._content(text.split())
+        if " ".join(content) in self.wholes:
             return True
-        words = text.split()
-        return len(words) >= self.n and not self.grams.isdisjoint(self._grams(words))
+        return len(content) >= self.n and not self.grams.isdisjoint(self._grams(content))
 
 
 def decontaminate(rows: list[dict[str, Any]], reference: Iterable[str], ngram: int) -> tuple[list[dict], int]:
     index = NgramIndex(ngram)
     for question in reference:
         index.add(question)
-    if not index.wholes:
+    if not len(index):
         return rows, 0
+    template = index.freeze()
+    if template:
+        log.info("decontamination: %d %d-grams shared by many reference questions treated as template wording",
+                 template, ngram)
     kept = [row for row in rows if not index.overlaps(row["question"], row.get("_norm"))]
     return kept, len(rows) - len(kept)
 
