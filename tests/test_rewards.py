@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,25 @@ def test_user_rewards_from_file_and_module(tmp_path: Path) -> None:
     assert funcs[0](completions=["abcd", "a"], answer=["", ""]) == [1.0, 0.0]
     clone = pickle.loads(pickle.dumps(funcs[0]))
     assert clone(completions=["abcd"], answer=[""]) == [1.0]
+
+
+def test_user_reward_files_and_modules_resolve_from_the_current_directory_first(tmp_path, monkeypatch) -> None:
+    """Like data files: the current directory, then the preset's."""
+    here, preset_dir = tmp_path / "here", tmp_path / "presets"
+    here.mkdir()
+    preset_dir.mkdir()
+    (here / "cwd_rewards.py").write_text(USER_REWARDS)
+    other = "def good(completions, **kwargs):\n    return [7.0 for _ in completions]\n"
+    (preset_dir / "cwd_rewards.py").write_text(other)
+    monkeypatch.chdir(here)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the module lookup appends folders; leave no trace
+    funcs, _ = build_reward_functions([Spec("cwd_rewards.py:good")], base_dir=preset_dir)
+    assert funcs[0](completions=["abcd"], answer=[""]) == [1.0]  # the current directory's, not the preset's
+    (here / "cwd_module_rewards.py").write_text(USER_REWARDS)
+    funcs, _ = build_reward_functions([Spec("cwd_module_rewards:good")], base_dir=preset_dir)
+    assert funcs[0](completions=["abcd"], answer=[""]) == [1.0]
+    with pytest.raises(UserError, match=r"file nowhere.py not found in the current directory or the preset's"):
+        build_reward_functions([Spec("nowhere.py:good")], base_dir=preset_dir)
 
 
 def test_user_reward_problems_are_collected(tmp_path: Path) -> None:

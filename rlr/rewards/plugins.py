@@ -26,11 +26,13 @@ def is_user_reward(name: str) -> bool:
 
 def _load_module(ref: str, target: str, base_dir: Path | None) -> Any:
     if target.endswith(".py") or "/" in target or "\\" in target:
-        path = Path(target)
-        if not path.is_absolute() and base_dir is not None:
-            path = Path(base_dir) / path
-        if not path.is_file():
-            raise UserError(f"reward {ref!r}: file {path} not found; paths are relative to the preset's directory")
+        from rlr.paths import resolve_data_path
+
+        found = resolve_data_path(target, Path(base_dir) if base_dir is not None else None)
+        if found is None or not found.is_file():
+            where = "the current directory" + (f" or the preset's ({base_dir})" if base_dir is not None else "")
+            raise UserError(f"reward {ref!r}: file {target} not found in {where}")
+        path = found
         # A stable, unique module name per file, so two `rewards.py` in different folders do not collide.
         module_name = f"rlr_user_rewards_{path.stem}_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
         if module_name in sys.modules:
@@ -46,8 +48,11 @@ def _load_module(ref: str, target: str, base_dir: Path | None) -> Any:
             del sys.modules[module_name]
             raise UserError(f"reward {ref!r}: importing {path} failed: {type(e).__name__}: {e}") from e
         return module
-    if base_dir is not None and str(base_dir) not in sys.path:
-        sys.path.insert(0, str(base_dir))
+    # A module next to the user (or the preset) imports like a file path would find it; appended, so a folder that
+    # happens to be named like an installed package cannot shadow it.
+    for folder in (Path.cwd(), base_dir):
+        if folder is not None and str(folder) not in sys.path:
+            sys.path.append(str(folder))
     try:
         return importlib.import_module(target)
     except Exception as e:
