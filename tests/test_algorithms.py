@@ -69,6 +69,21 @@ def test_bundle_builds_its_trl_config(name, make_preset):
         assert getattr(args, key) == value
 
 
+def test_validate_shows_the_weight_of_the_overlong_reward_dapo_adds(make_preset):
+    from rlr.config.load import load_config
+    from rlr.config.validate import build_trl_config
+    from rlr.device import resolve_device
+    from rlr.train.rl import reward_setup
+
+    device = resolve_device()
+    for rewards, expected in (([{"name": "accuracy"}], [1.0, 1.0]),  # accuracy + the overlong one dapo adds
+                              ([{"name": "accuracy"}, {"name": "overlong", "weight": 0.5}], [1.0, 0.5])):
+        loaded = load_config(make_preset(rl={"algorithm": "dapo"}, rewards=rewards), [], stages=("rl",))
+        args = build_trl_config(loaded, "rl", device.trainer_flags(), device.use_cpu)  # what `rlr validate` shows
+        funcs, weights = reward_setup(loaded, args.max_completion_length)  # what train-rl trains with
+        assert args.reward_weights == weights == expected and len(funcs) == len(expected)
+
+
 def test_user_trainer_keys_override_the_bundle(make_preset):
     from rlr.config.load import load_config
 

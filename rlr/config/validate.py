@@ -57,6 +57,17 @@ def check_rewards(loaded: LoadedConfig, problems: Problems) -> None:
         problems.items.append(message + (problems.where(key.group(0)) if key else ""))
 
 
+def adds_overlong_reward(cfg: Any) -> bool:
+    """rl.overlong_buffer appends DAPO's overlong reward, unless the preset lists one (no double penalty)."""
+    return bool(cfg.rl.overlong_buffer) and not any(r.name == "overlong" for r in cfg.rewards)
+
+
+def reward_weights(cfg: Any) -> list[float]:
+    """TRL's reward_weights, one per reward function the run trains with (the added overlong one included)."""
+    weights = [float(1.0 if r.weight is None else r.weight) for r in cfg.rewards]
+    return [*weights, 1.0] if adds_overlong_reward(cfg) else weights
+
+
 def trl_config_kwargs(loaded: LoadedConfig, stage: str, device_flags: dict[str, Any], on_cpu: bool,
                       problems: Problems) -> dict[str, Any]:
     cfg = loaded.cfg
@@ -67,7 +78,8 @@ def trl_config_kwargs(loaded: LoadedConfig, stage: str, device_flags: dict[str, 
     else:
         cls = trainer_class("rl", cfg.rl.trainer_type)
         values = check_trainer_section("rl.trainer", cfg.rl.trainer, cls, problems)
-        extra = {"reward_weights": [r.weight for r in cfg.rewards]} if cfg.rewards else {}
+        weights = reward_weights(cfg)
+        extra = {"reward_weights": weights} if weights else {}
     return build_trainer_kwargs(
         stage=stage, trainer_values=values, cls=cls, output_dir=str(stage_output_dir(loaded, stage)),
         seed=cfg.run.seed, run_name=f"{cfg.run.name}-{stage}", device_flags=device_flags, on_cpu=on_cpu,

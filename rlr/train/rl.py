@@ -47,12 +47,13 @@ def _absolute(ref: str) -> str:
 
 def reward_setup(loaded: LoadedConfig, max_completion_length: int) -> tuple[list[Any], list[float]]:
     """The preset's rewards, plus DAPO's soft overlong punishment when rl.overlong_buffer is set."""
+    from rlr.config.validate import adds_overlong_reward
     from rlr.rewards.registry import build_reward, build_reward_functions
 
     cfg = loaded.cfg
     funcs, weights = build_reward_functions(cfg.rewards, loaded.base_dir)
     buffer = cfg.rl.overlong_buffer
-    if buffer and not any(r.name == "overlong" for r in cfg.rewards):  # a listed one wins: no double penalty
+    if adds_overlong_reward(cfg):
         cache = round(buffer * max_completion_length) if buffer < 1 else int(buffer)
         cache = max(1, min(cache, max_completion_length))
         funcs.append(build_reward("overlong", {"max_completion_len": max_completion_length,
