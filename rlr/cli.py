@@ -198,6 +198,8 @@ def tiny_model(out_dir: Annotated[Path, typer.Argument(help="Directory to write 
     """Build the offline tiny model + tokenizer (no hub needed)."""
     from rlr.errors import UserError
 
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir} is a file; give a directory to write the model into")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         if (out_dir / "config.json").is_file():
             typer.echo(f"{out_dir} already holds a model; keeping it (pass --overwrite to rebuild)", err=True)

@@ -12,6 +12,9 @@ def presets_dir() -> Path:
     """The directory named by RLR_PRESETS, else the library a wheel ships as rlr/_presets, else presets/ of the
     source tree (a checkout or an editable install, where presets/ is edited in place)."""
     if env := os.environ.get("RLR_PRESETS"):
+        if not Path(env).is_dir():
+            raise UserError(f"RLR_PRESETS={env} is not a directory; point it at a preset library (a copy of "
+                            "presets/, with algorithms/ and benchmarks/) or unset it")
         return Path(env)
     package = Path(__file__).resolve().parent
     installed = package / "_presets"

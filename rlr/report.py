@@ -103,8 +103,10 @@ def load_run(path: Path) -> RunData:
     if not path.is_dir():
         raise UserError(f"{path}: no such run directory; pass runs/<name> (the directory holding sft/, rl/, eval/)")
     run = RunData(name=path.resolve().name, path=path)
-    stage_dirs = [path / s for s in STAGES] + sorted(
-        p for p in path.iterdir() if p.is_dir() and p.name not in STAGES and (p / "manifest.json").is_file())
+    # Other folders with a manifest count as stages only inside a run: a folder of models or exports is not one.
+    extra = sorted(p for p in path.iterdir()
+                   if p.is_dir() and p.name not in STAGES and (p / "manifest.json").is_file())
+    stage_dirs = [path / s for s in STAGES] + (extra if any((path / s).is_dir() for s in STAGES) else [])
     for stage_dir in stage_dirs:
         # evaluate keeps one stage per model (eval/<label>/manifest.json), so look one level down as well
         nested = sorted(stage_dir.glob("*/manifest.json")) if stage_dir.is_dir() else []

@@ -116,3 +116,15 @@ def test_tiny_model_command(cli, tmp_path):
     assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
     r = cli("tiny-model", tmp_path, "--size", "nano")
     assert r.code == 2  # tmp_path is not empty and holds no model
+
+
+def test_more_bad_input_exits_2_naming_the_fix(cli, tmp_path, monkeypatch):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    r = cli("tiny-model", a_file)
+    assert r.code == 2 and "is a file; give a directory" in r.stderr
+    r = cli("validate", "quickstart", "rl.algorithm=ppo")
+    assert r.code == 2 and "ppo (with a learned critic) is not in TRL 1.16" in r.stderr
+    monkeypatch.setenv("RLR_PRESETS", str(tmp_path / "nowhere"))
+    r = cli("presets", "list")
+    assert r.code == 2 and "RLR_PRESETS=" in r.stderr and "is not a directory" in r.stderr

@@ -184,11 +184,15 @@ def test_other_eval_layouts(cli, tmp_path, layout):
     assert_png(tmp_path / "out" / "eval.png")
 
 
-@pytest.mark.parametrize("setup", ["missing", "empty", "stage_dir"])
+@pytest.mark.parametrize("setup", ["missing", "empty", "stage_dir", "models_dir"])
 def test_bad_run_dir_exits_2(cli, tmp_path, setup):
     target = tmp_path / "runs" / "nope"
     if setup == "empty":
         (target / "rl").mkdir(parents=True)
+    elif setup == "models_dir":  # folders with manifests (exports, models) but no data/sft/rl/eval/export
+        for name in ("my-model", "sftadapter"):
+            (target / name).mkdir(parents=True)
+            (target / name / "manifest.json").write_text('{"status": "complete"}')
     elif setup == "stage_dir":
         target = make_run(tmp_path / "runs", "r") / "rl"
     result = cli("report", target)

@@ -135,6 +135,9 @@ def algorithm_names() -> list[str]:
 
 def load_bundle(name: str) -> dict[str, Any]:
     path = presets_dir() / "algorithms" / f"{name}.yaml"
+    if not path.is_file() and name.lower() == "ppo":
+        raise UserError("rl.algorithm: ppo (with a learned critic) is not in TRL 1.16, so rlr has no bundle for it; "
+                        "the critic-free family is: grpo, dr_grpo, dapo, gspo, rloo, reinforce_pp")
     if not path.is_file():
         raise UserError(
             f"rl.algorithm: unknown algorithm '{name}'{suggest(name, algorithm_names())} "

@@ -51,7 +51,8 @@ def train_with_hygiene(trainer: Any, run: StageRun, *, resume: bool, description
                                f"{kept or 'none (no checkpoint was saved yet)'}; lower the learning rate and --resume")
     if interrupt.requested:
         step = trainer.state.global_step
-        message = f"interrupted at step {step}; checkpoint saved in {run.path} (--resume continues)"
+        message = (f"interrupted at step {step}; checkpoint saved in {run.path} (rerun with --resume to continue; "
+                   "`rlr pipeline` resumes when rerun as is)")
         # Said here as well: Typer turns the KeyboardInterrupt into a bare Exit(130), so the CLI never prints it.
         from rlr.console import stderr
 
