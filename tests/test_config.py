@@ -104,6 +104,29 @@ def test_reward_problems_name_the_file_or_override_that_set_them(make_preset):
     assert second.endswith("(in command line)")
 
 
+def test_a_problem_with_a_whole_item_names_the_override_inside_it(make_preset):
+    p = make_preset(rewards=[{"name": "overlong", "args": {"max_completion_len": 10, "soft_punish_cache": 4}}])
+    with pytest.raises(ConfigError) as e:
+        load_config(p, ["rewards.0.args.soft_punish_cache=100"], stages=("rl",))
+    (problem,) = e.value.problems
+    assert problem.startswith("rewards[0].args: reward 'overlong': bad args")
+    assert problem.endswith(f"(in {p}; rewards.0.args.soft_punish_cache from command line)")
+
+
+def test_task_knob_problems_name_the_knob_and_its_origin(make_preset):
+    p = make_preset(data={"train": {"source": "task:arithmetic", "rows": 8, "args": {"digits": 2}}})
+    with pytest.raises(ConfigError) as e:
+        load_config(p, ["data.train.args.foo=1"], stages=("data",))
+    assert e.value.problems[0].startswith("data.train[0].args.foo: arithmetic: unknown knob 'foo'")
+    assert e.value.problems[0].endswith("(in command line)")
+    with pytest.raises(ConfigError) as e:
+        load_config(p, ["data.train.args.digits=abc"], stages=("data",))
+    assert e.value.problems[0].startswith("data.train[0].args.digits: arithmetic: knob 'digits' must be int")
+    with pytest.raises(ConfigError) as e:
+        load_config(p, ["data.train.source=task:arithmetik"], stages=("data",))
+    assert e.value.problems[0].startswith("data.train[0].source: unknown task 'arithmetik'")
+
+
 def test_wrong_types_and_choices(make_preset):
     with pytest.raises(ConfigError) as e:
         load_config(make_preset(), ["eval.samples=many", "model.dtype=bf16", "eval.greedy=maybe"])

@@ -41,6 +41,13 @@ class Problems:
                 if found := self.origins.get(".".join(parts[:i])):
                     best, origin = i, found
                     break
+        # A problem about a whole item (`rewards[2].args: bad args`) may come from an override of one key inside it.
+        inner = sorted({(k, o) for k, o in self.origins.items() if o != origin
+                        and any(k.startswith(f"{spelling}.") for spelling in spellings)})
+        if inner:
+            keys = ", ".join(k for k, _ in inner)
+            sources = ", ".join(sorted({o for _, o in inner}))
+            return f" (in {origin}; {keys} from {sources})" if origin else f" ({keys} from {sources})"
         return f" (in {origin})" if origin else ""
 
 

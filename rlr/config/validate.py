@@ -22,6 +22,22 @@ def stage_output_dir(loaded: LoadedConfig, stage: str) -> Path:
     return Path(run.output_dir) / run.name / stage
 
 
+def _task_problem_key(name: str, args: dict[str, Any], item: str) -> str:
+    """`item.args.<knob>` when the task exists and a knob is wrong, else `item.source` (the name is)."""
+    from rlr.tasks import get_task
+
+    try:
+        get_task(name)
+    except Exception:
+        return f"{item}.source"
+    for knob, value in args.items():
+        try:
+            get_task(name, **{knob: value})
+        except Exception:
+            return f"{item}.args.{knob}"
+    return f"{item}.args"
+
+
 def check_sources(loaded: LoadedConfig, problems: Problems) -> None:
     from rlr.paths import resolve_data_path
 
@@ -37,10 +53,11 @@ def check_sources(loaded: LoadedConfig, problems: Problems) -> None:
                     from rlr.tasks import get_task
                 except ImportError:
                     continue
+                name = s.removeprefix("task:")
                 try:
-                    get_task(s.removeprefix("task:"), **src.args)
+                    get_task(name, **src.args)
                 except Exception as e:  # UserError from the task registry names the knob and the fix
-                    problems.add(key, str(e))
+                    problems.add(_task_problem_key(name, src.args, f"data.{section}[{i}]"), str(e))
                 continue
             if resolve_data_path(s, loaded.base_dir) is None:
                 problems.add(key, f"no such file '{s}'; give a .jsonl/.json/.parquet/.csv path, hf:<dataset id>, "
