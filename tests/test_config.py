@@ -30,14 +30,25 @@ def test_yaml_1e_minus_6_string_becomes_a_float(tmp_path):
     assert load_config(p).cfg.eval.temperature == pytest.approx(1e-6)
 
 
+def test_exponent_floats_are_floats_in_the_resolved_config_too(tmp_path):
+    # rl.trainer is TRL's, typed only when the TRL config is built; the resolved config (config.yaml) must agree
+    p = write_preset(tmp_path / "x.yaml", {"run": {"name": "a"}, "model": {"name_or_path": "m"}})
+    p.write_text(p.read_text() + "rl: {trainer: {learning_rate: 3e-6}}\n")
+    loaded = load_config(p, ["sft.trainer.learning_rate=2e-5", "eval.samples=1e1", "eval.k=[1, 1e1]"])
+    assert loaded.cfg.rl.trainer["learning_rate"] == 3e-6 and loaded.cfg.sft.trainer["learning_rate"] == 2e-5
+    assert loaded.cfg.eval.k == [1, 10]
+    assert load_config(p, ["run.name=v1e5"]).cfg.run.name == "v1e5"  # only whole numbers with an exponent
+
+
 def test_trainer_values_are_coerced_by_trl_field_types(make_preset):
-    loaded = load_config(make_preset(), ["rl.trainer.learning_rate=2e-6", "rl.trainer.num_generations=4"],
-                         stages=("rl",))
-    assert loaded.cfg.rl.trainer["learning_rate"] == "2e-6"  # raw in the config ...
+    loaded = load_config(make_preset(), ["rl.trainer.learning_rate=2e-6", "rl.trainer.num_generations=4",
+                                         "rl.trainer.max_steps=1e2"], stages=("rl",))
+    assert loaded.cfg.rl.trainer["max_steps"] == 100.0  # as written in the config ...
     from rlr.config.validate import validate_experiment
 
     report = validate_experiment(loaded, ("rl",))
-    assert report["trl"]["rl"]["learning_rate"] == pytest.approx(2e-6)  # ... a float in the TRL config
+    assert report["trl"]["rl"]["learning_rate"] == pytest.approx(2e-6)
+    assert report["trl"]["rl"]["max_steps"] == 100 and isinstance(report["trl"]["rl"]["max_steps"], int)  # ... TRL's
     assert report["trl"]["rl"]["num_generations"] == 4
     assert report["device"]["use_cpu"] is True and report["trl"]["rl"]["bf16"] is False
 

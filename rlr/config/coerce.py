@@ -95,8 +95,10 @@ def coerce_value(value: Any, tp: Any) -> Any:
         if isinstance(value, str) and value.startswith("["):
             import yaml
 
+            from rlr.config.yaml_values import load_yaml
+
             try:
-                value = yaml.safe_load(value)
+                value = load_yaml(value)
             except yaml.YAMLError:
                 raise ValueError(f"expected a list, got {value!r} (not valid YAML; write e.g. [1, 8])") from None
         if isinstance(value, (str, int, float)) and not isinstance(value, bool) and item_tp is not Any:

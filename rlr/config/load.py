@@ -15,6 +15,7 @@ import yaml
 
 from rlr.config.coerce import Problems, build_dataclass, suggest
 from rlr.config.schema import Config
+from rlr.config.yaml_values import load_yaml
 from rlr.errors import ConfigError, UserError
 from rlr.presets import presets_dir, resolve_preset
 
@@ -36,7 +37,7 @@ class LoadedConfig:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except OSError as e:
         raise UserError(f"cannot read {path}: {e.strerror}") from None
     except yaml.YAMLError as e:
@@ -101,7 +102,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key or any(not part for part in key.split(".")):
         raise UserError(f"override '{text}' has an empty key; write e.g. run.seed=1")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
+        parsed = load_yaml(value) if value.strip() else ""
     except yaml.YAMLError:
         parsed = value  # not YAML: keep the raw string, the field type decides
     return key.split("."), parsed
