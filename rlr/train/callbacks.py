@@ -88,7 +88,8 @@ class RichProgress(TrainerCallback):
         if self.progress is None or not logs:
             return
         shown = [f"{label} {logs[key]:.3g}" for key, label in PROGRESS_KEYS if isinstance(logs.get(key), (int, float))]
-        self.progress.update(self.task, metrics="  ".join(shown))
+        if shown:  # the end-of-training log (train_runtime, ...) has none: keep the last step's on the final line
+            self.progress.update(self.task, metrics="  ".join(shown))
 
     def on_train_end(self, args, state, control, **kwargs):
         self.close()
