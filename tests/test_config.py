@@ -77,6 +77,19 @@ def test_algorithm_bundle_sits_under_user_trainer_fields(make_preset):
     assert loaded.origins["rl.trainer.loss_type"] == "presets/algorithms/dapo.yaml"
 
 
+def test_switching_algorithm_drops_the_extended_bundle(make_preset):
+    """A preset that extends algorithms/dapo and is run with rl.algorithm=grpo trains GRPO, not DAPO in disguise."""
+    p = make_preset(extends=["algorithms/dapo"], rl={"trainer": {"learning_rate": 1e-5}})
+    dapo = load_config(p).cfg.rl
+    assert dapo.trainer["loss_type"] == "dapo" and dapo.dynamic_sampling.enabled
+    grpo = load_config(p, ["rl.algorithm=grpo"]).cfg.rl
+    assert grpo.trainer["loss_type"] == "grpo" and grpo.trainer["beta"] == 0.04 and "epsilon_high" not in grpo.trainer
+    assert not grpo.dynamic_sampling.enabled and grpo.overlong_buffer is None
+    assert grpo.trainer["learning_rate"] == 1e-5  # the user's own keys stay
+    rloo = load_config(p, ["rl.algorithm=rloo"]).cfg.rl
+    assert rloo.trainer_type == "rloo" and "loss_type" not in rloo.trainer
+
+
 def test_extends_cycle_is_an_error(tmp_path):
     write_preset(tmp_path / "a.yaml", {"extends": "b.yaml"})
     write_preset(tmp_path / "b.yaml", {"extends": "a.yaml"})

@@ -148,6 +148,29 @@ def load_bundle(name: str) -> dict[str, Any]:
     return bundle.get("rl", {})
 
 
+def _drop_other_bundles(raw: dict[str, Any], origins: dict[str, str], algorithm: str) -> None:
+    """Forget the rl keys a preset got by `extends:`-ing another algorithm's bundle file.
+
+    `extends: [../algorithms/dapo.yaml]` then `rl.algorithm=grpo` must train GRPO: DAPO's loss_type, clip range and
+    dynamic sampling would otherwise sit above the GRPO bundle as if the user had set them. Keys the user's own files
+    or overrides set are kept (their origin is that file or the command line, not the bundle).
+    """
+    bundles = (presets_dir() / "algorithms").resolve()
+    for key, origin in list(origins.items()):
+        source = Path(origin)
+        if not key.startswith("rl.") or source.suffix != ".yaml" or source.stem == algorithm:
+            continue
+        if source.resolve().parent != bundles:
+            continue
+        node: Any = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf in node and not isinstance(node[leaf], dict):
+            del node[leaf]
+            del origins[key]
+
+
 def load_config(preset: str | Path, overrides: list[str] | None = None, stages: tuple[str, ...] = ()) -> LoadedConfig:
     """Resolve a preset into a typed Config; raises ConfigError listing every problem found.
 
@@ -167,6 +190,7 @@ def load_config(preset: str | Path, overrides: list[str] | None = None, stages: 
     rl = raw.get("rl") if isinstance(raw.get("rl"), dict) else {}
     algorithm = rl.get("algorithm", "grpo")
     if isinstance(algorithm, str):
+        _drop_other_bundles(raw, origins, algorithm)
         bundle = load_bundle(algorithm)
         bundle_origin = f"presets/algorithms/{algorithm}.yaml"
         bundle_origins: dict[str, str] = {}
