@@ -45,6 +45,17 @@ def test_informative_groups_reads_the_advantages():
     assert informative_groups(per_token, 2).tolist() == [False, True, False, True]
 
 
+def test_equal_rewards_are_uninformative_even_when_scaling_leaves_a_nonzero_advantage():
+    # TRL's group scaling: (r - mean) / (std + 1e-4). Eight 0.1 rewards (all wrong, all well formatted) in float32
+    # leave rounding noise in std, so every advantage is the same small non-zero number.
+    rewards = torch.tensor([1.0] * 8) * 0.1
+    mean, std = rewards.mean(), rewards.std()
+    advantages = torch.cat([(rewards - mean) / (std + 1e-4), torch.tensor([1.0, -1.0] * 4)])
+    assert informative_groups(advantages, 8).tolist() == [False, True]
+    noisy = torch.full((8,), 7.4e-5)  # the value the review saw: far above a 1e-6 "zero", yet no signal
+    assert informative_groups(noisy, 8).tolist() == [False]
+
+
 def test_concat_repads_left_and_right():
     a = make_batch([(1.0, -1.0)], prompt_len=2, completion_len=3, tag=5)
     b = make_batch([(0.5, -0.5)], prompt_len=4, completion_len=1, tag=7)
@@ -111,6 +122,18 @@ def test_resamples_until_the_batch_is_full():
     assert stats["dynamic_sampling/extra_rounds"] == 2
     assert stats["dynamic_sampling/extra_generations"] == 2 * 3 * G
     assert generated_per_kept_group(trainer.ds_totals) == pytest.approx(9 / 3)
+
+
+def test_two_generation_batches_in_one_step_draw_different_fresh_prompts():
+    trainer = FakeDS([], max_rounds=3)
+    trainer.train_dataset = [{"prompt": f"q{i}"} for i in range(1000)]
+    first = trainer._ds_fresh_inputs(4, 1)
+    second = trainer._ds_fresh_inputs(4, 1)  # same global_step, next generation batch
+    assert first != second
+    trainer.state.global_step = 1
+    again = FakeDS([], max_rounds=3)
+    again.train_dataset, again.state.global_step = trainer.train_dataset, 1
+    assert trainer._ds_fresh_inputs(4, 1) == again._ds_fresh_inputs(4, 1)  # a resumed run draws the same
 
 
 def test_extra_rounds_draw_only_what_the_keep_rate_needs():

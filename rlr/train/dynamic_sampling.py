@@ -18,8 +18,9 @@ on the same global batch (same groups kept, same number of rounds, so every coll
 fresh prompts of an extra round are drawn identically everywhere and split by rank, and each rank returns its own
 slice of the assembled batch.
 
-Deviations from the paper: "zero variance" is read off the advantages TRL computed (all |A| <= 1e-6 in the group),
-which is the same thing for GRPO's group baselines and is exactly "no policy-gradient signal"; the search is
+Deviations from the paper: "zero variance" is read off the advantages TRL computed (all advantages of the group equal
+within 1e-6), which is exactly "no policy-gradient signal" and covers the total reward, so a group that is all
+wrong but differs in format or length shaping is kept (DAPO filters on accuracy alone); the search is
 bounded by `max_rounds` extra generation rounds (DAPO samples without bound), after which the batch is filled with
 the dropped zero-advantage groups rather than failing (logged as `dynamic_sampling/filled_groups`); and an extra
 round draws only as many prompts as the keep rate seen so far says are needed (DAPO/verl draw whole batches).
@@ -59,9 +60,14 @@ def check_hook(trainer_cls: type) -> None:
 
 
 def informative_groups(advantages: torch.Tensor, num_generations: int, atol: float = ADVANTAGE_ATOL) -> torch.Tensor:
-    """Bool per group: does any completion of the group have a non-zero advantage?"""
+    """Bool per group: do the completions of the group get different advantages?
+
+    The spread, not the size: equal rewards give every member the same advantage, but not always zero. GRPO's
+    group scaling divides r - mean by std + 1e-4, and float rounding in std turns a group of eight 0.1 rewards
+    into eight advantages of ~7e-5, far above any sensible "zero"; their spread is exactly 0.
+    """
     adv = advantages.reshape(advantages.shape[0] // num_generations, -1)  # (B,) or (B, T) -> (groups, rest)
-    return (adv.abs() > atol).any(dim=1)
+    return (adv.amax(dim=1) - adv.amin(dim=1)) > atol
 
 
 def group_rows(groups: torch.Tensor | Sequence[int], num_generations: int) -> torch.Tensor:
@@ -143,7 +149,13 @@ class DynamicSamplingMixin:
         """This rank's share of `n_prompts` fresh prompts x num_generations rows (the same draw on every rank)."""
         # Own generator, seeded by step and round: every rank draws the same prompts, resuming draws them again, and
         # the global RNG that TRL's samplers and shuffles use is left alone.
-        seed = int(self.args.seed) * 1_000_003 + self.state.global_step * 101 + round_index
+        # With steps_per_generation < gradient_accumulation_steps two generation batches share a global_step, so
+        # the seed also counts generation batches within the step (restarting with it, so a resume still agrees).
+        step = self.state.global_step
+        if round_index == 1:
+            in_step = getattr(self, "_ds_in_step", (None, -1))
+            self._ds_in_step = (step, in_step[1] + 1 if in_step[0] == step else 0)
+        seed = ((int(self.args.seed) * 1_000_003 + step) * 1009 + self._ds_in_step[1]) * 101 + round_index
         gen = torch.Generator().manual_seed(seed)
         idx = torch.randint(len(self.train_dataset), (n_prompts,), generator=gen).tolist()
         rows = [dict(self.train_dataset[i]) for i in idx]
