@@ -196,7 +196,8 @@ def test_trained_batches_have_no_zero_variance_groups(algorithm, cli, tmp_path, 
 
     monkeypatch.setattr(trainer_cls, "compute_loss", spy)
     preset = rl_preset(tmp_path, micro_model, "ds", algorithm, rewards=[{"name": "parity_reward.py:parity"}],
-                       trainer={"max_steps": 3, "num_generations": G, "per_device_train_batch_size": 8},
+                       trainer={"max_steps": 3, "num_generations": G, "per_device_train_batch_size": 8,
+                                **({"beta": 0.0} if algorithm == "rloo" else {})},  # rloo's KL is in the reward
                        dynamic_sampling={"enabled": True, "max_rounds": 8})
     prepare(cli, preset)
     result = cli("train-rl", preset)
@@ -225,6 +226,16 @@ def test_fresh_prompts_are_drawn_alike_on_every_rank_and_split_by_rank():
     assert [len(s) for s in shares] == [2, 2, 2]
     rows = [row["prompt"] for share in shares for row in share]
     assert rows[0::2] == rows[1::2]  # consecutive pairs are one prompt's num_generations rows
+
+
+def test_rloo_with_a_kl_penalty_refuses_dynamic_sampling(make_preset):
+    from rlr.config.load import load_config
+    from rlr.errors import ConfigError
+
+    ds = {"dynamic_sampling": {"enabled": True}}
+    with pytest.raises(ConfigError, match=r"rl.dynamic_sampling.enabled: with rloo and rl.trainer.beta=0.03"):
+        load_config(make_preset(rl={"algorithm": "rloo", **ds}), [], stages=("rl",))
+    load_config(make_preset(rl={"algorithm": "rloo", "trainer": {"beta": 0.0}, **ds}), [], stages=("rl",))
 
 
 def test_rloo_batches_without_num_items_merge():

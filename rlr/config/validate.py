@@ -121,6 +121,23 @@ def build_trl_config(loaded: LoadedConfig, stage: str, device_flags: dict[str, A
         raise ConfigError([f"{section}: trl.{cls.__name__} rejected the settings: {str(e).splitlines()[0]}"]) from e
 
 
+def check_dynamic_sampling(loaded: LoadedConfig, problems: Problems) -> None:
+    """RLOOTrainer folds the KL penalty into the reward (beta * KL per sequence) before the baseline: once the policy
+    moves, no group has equal rewards, so dynamic sampling would silently never drop anything."""
+    rl = loaded.cfg.rl
+    if not rl.dynamic_sampling.enabled or rl.trainer_type != "rloo":
+        return
+    beta = rl.trainer.get("beta")
+    if beta is None:
+        import dataclasses
+
+        beta = next(f.default for f in dataclasses.fields(trainer_class("rl", "rloo")) if f.name == "beta")
+    if float(beta) > 0:
+        problems.add("rl.dynamic_sampling.enabled", f"with rloo and rl.trainer.beta={beta}, RLOOTrainer adds the KL "
+                     "penalty to the reward, so groups never have equal rewards and nothing would be filtered; set "
+                     "rl.trainer.beta=0 or rl.dynamic_sampling.enabled=false")
+
+
 def run_checks(loaded: LoadedConfig, stages: tuple[str, ...], problems: Problems) -> None:
     """Checks beyond the schema, for the stages about to run; problems are appended, not raised."""
     from rlr.device import resolve_device
@@ -129,6 +146,7 @@ def run_checks(loaded: LoadedConfig, stages: tuple[str, ...], problems: Problems
         check_sources(loaded, problems)
     if "rl" in stages:
         check_rewards(loaded, problems)
+        check_dynamic_sampling(loaded, problems)
     device = resolve_device(loaded.cfg.model.dtype)
     for stage in ("sft", "rl"):
         if stage in stages:
