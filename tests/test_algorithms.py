@@ -84,6 +84,23 @@ def test_validate_shows_the_weight_of_the_overlong_reward_dapo_adds(make_preset)
         assert args.reward_weights == weights == expected and len(funcs) == len(expected)
 
 
+def test_length_rewards_measure_against_the_runs_completion_budget(make_preset):
+    from rlr.config.load import load_config
+    from rlr.train.rl import reward_setup
+
+    rewards = [{"name": "overlong"}, {"name": "cosine"}, {"name": "overlong", "args": {"soft_punish_cache": 8}}]
+    loaded = load_config(make_preset(rewards=rewards, rl={"trainer": {"max_completion_length": 64}}), [],
+                         stages=("rl",))
+    funcs, _ = reward_setup(loaded, 64)
+    assert (funcs[0].max_completion_len, funcs[0].soft_punish_cache) == (64, 13)  # DAPO's 20% of the budget
+    assert funcs[1].max_len == 64 and (funcs[2].max_completion_len, funcs[2].soft_punish_cache) == (64, 8)
+    from rlr.errors import ConfigError
+
+    too_big = [{"name": "overlong", "args": {"soft_punish_cache": 100}}]  # more than the 64-token budget
+    with pytest.raises(ConfigError, match=r"rewards\[0\].args: reward 'overlong': bad args"):
+        load_config(make_preset(rewards=too_big, rl={"trainer": {"max_completion_length": 64}}), [], stages=("rl",))
+
+
 def test_user_trainer_keys_override_the_bundle(make_preset):
     from rlr.config.load import load_config
 

@@ -69,7 +69,10 @@ def check_rewards(loaded: LoadedConfig, problems: Problems) -> None:
         from rlr.rewards.registry import validate_reward_specs
     except ImportError:
         return
-    for message in validate_reward_specs(loaded.cfg.rewards, loaded.base_dir):
+    from rlr.rewards.registry import with_length_defaults
+
+    budget = loaded.cfg.rl.trainer.get("max_completion_length") or 256  # TRL's default
+    for message in validate_reward_specs(with_length_defaults(loaded.cfg.rewards, int(budget)), loaded.base_dir):
         key = re.match(r"rewards\[\d+\](\.\w+)+", message)  # every message starts with its key, `rewards[i].field`
         problems.items.append(message + (problems.where(key.group(0)) if key else ""))
 

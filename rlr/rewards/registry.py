@@ -100,6 +100,28 @@ def build_reward(name: str, args: Mapping[str, Any] | None = None, base_dir: Pat
     return reward
 
 
+def with_length_defaults(specs: Sequence[Any], max_completion_length: int) -> list[Any]:
+    """Length-shaped rewards measure against the run's completion budget unless their args say otherwise:
+    `overlong` punishes the last 20% of max_completion_length (DAPO: 4096 of 20480), `cosine` spans all of it.
+    Their class defaults (1024 tokens) would be wrong for any other budget."""
+    import dataclasses
+
+    out = []
+    for spec in specs:
+        name, args = _field(spec, "name"), _field(spec, "args") or {}
+        if name not in ("overlong", "cosine") or not isinstance(args, Mapping):
+            out.append(spec)
+            continue
+        args = dict(args)
+        if name == "overlong":
+            args.setdefault("max_completion_len", max_completion_length)
+            args.setdefault("soft_punish_cache", max(1, round(0.2 * args["max_completion_len"])))
+        else:
+            args.setdefault("max_len", max_completion_length)
+        out.append({**spec, "args": args} if isinstance(spec, Mapping) else dataclasses.replace(spec, args=args))
+    return out
+
+
 def build_reward_functions(specs: Sequence[Any], base_dir: Path | None = None) -> tuple[list[Callable], list[float]]:
     """TRL reward callables and weights for a preset's `rewards:` list (`.name`, `.weight`, `.args` each).
 

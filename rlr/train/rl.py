@@ -48,10 +48,10 @@ def _absolute(ref: str) -> str:
 def reward_setup(loaded: LoadedConfig, max_completion_length: int) -> tuple[list[Any], list[float]]:
     """The preset's rewards, plus DAPO's soft overlong punishment when rl.overlong_buffer is set."""
     from rlr.config.validate import adds_overlong_reward
-    from rlr.rewards.registry import build_reward, build_reward_functions
+    from rlr.rewards.registry import build_reward, build_reward_functions, with_length_defaults
 
     cfg = loaded.cfg
-    funcs, weights = build_reward_functions(cfg.rewards, loaded.base_dir)
+    funcs, weights = build_reward_functions(with_length_defaults(cfg.rewards, max_completion_length), loaded.base_dir)
     buffer = cfg.rl.overlong_buffer
     if adds_overlong_reward(cfg):
         cache = round(buffer * max_completion_length) if buffer < 1 else int(buffer)
