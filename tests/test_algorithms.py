@@ -23,7 +23,7 @@ PAPER_VALUES = {
                       "mask_truncated_completions": True}),
     # GSPO (arXiv:2507.18071 v2) sec. 5.1: sequence-level ratio, clip ranges 3e-4 / 4e-4, no KL.
     "gspo": ("grpo", {"importance_sampling_level": "sequence", "epsilon": 3e-4, "epsilon_high": 4e-4, "beta": 0.0}),
-    # BNPO (arXiv:2506.02864): normalise by the active tokens of the batch (TRL's bnpo loss).
+    # bnpo: TRL's loss aggregation by the active tokens of the local batch (TRL cites no paper for it).
     "bnpo": ("grpo", {"loss_type": "bnpo"}),
     # CISPO (MiniMax-M1, arXiv:2506.13585): clipped IS weight with an upper bound; TRL/ScaleRL use eps_high 5.0.
     "cispo": ("grpo", {"loss_type": "cispo", "epsilon_high": 5.0}),
