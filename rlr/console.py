@@ -30,6 +30,10 @@ def print_summary(summary: dict[str, Any], title: str) -> None:
     stderr.print(table)
 
 
+# TRL fields rlr derives from its own keys rather than copying from rl.trainer.
+DERIVED_RL_FIELDS = {"steps_per_generation": "rl.updates_per_generation", "reward_weights": "rewards"}
+
+
 def print_validation(loaded: Any, report: dict[str, Any], as_json: bool) -> None:
     """What `rlr validate` / `--dry-run` show: resolved config, TRL config per stage, device, bundle fields."""
     import yaml
@@ -57,7 +61,11 @@ def print_validation(loaded: Any, report: dict[str, Any], as_json: bool) -> None
         section = "sft.trainer" if stage == "sft" else "rl.trainer"
         for k, v in sorted(kwargs.items()):
             # the file (or bundle, or "command line") that set the key; everything else is rlr's default
-            table.add_row(k, _fmt(v), loaded.origins.get(f"{section}.{k}", "rlr"))
+            origin = loaded.origins.get(f"{section}.{k}")
+            if origin is None and stage == "rl" and k in DERIVED_RL_FIELDS:
+                key = DERIVED_RL_FIELDS[k]  # set through an rlr key, named with where that key came from
+                origin = f"{key} ({loaded.origins[key]})" if key in loaded.origins else key
+            table.add_row(k, _fmt(v), origin or "rlr")
         stderr.print(table)
     d = report["device"]
     stderr.print(f"device: {d['device']} ({d['name']}), dtype {d['dtype']}, bf16={d['bf16']}, use_cpu={d['use_cpu']}")

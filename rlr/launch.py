@@ -70,7 +70,8 @@ def check_world_size(command: str, preset: str, overrides: list[str], num_proces
     cfg = load_config(preset, overrides).cfg
     t = cfg.rl.trainer
     per_device = int(t.get("per_device_train_batch_size", 8))
-    steps = int(t.get("steps_per_generation") or t.get("gradient_accumulation_steps", 1))
+    steps = int(t.get("steps_per_generation")
+                or cfg.rl.updates_per_generation * int(t.get("gradient_accumulation_steps") or 1))
     global_batch = int(t.get("generation_batch_size") or per_device * num_processes * steps)
     num_generations = int(t.get("num_generations", 8))
     if global_batch % num_generations:

@@ -36,6 +36,10 @@ PAPER_VALUES = {
     "reinforce_pp": ("grpo", {"scale_rewards": "batch", "loss_type": "dapo"}),
 }
 DAPO_RL = {"dynamic_sampling": {"enabled": True, "max_rounds": 3}, "overlong_buffer": 0.2}
+# Optimiser steps per generation batch (1 = on-policy, where the ratio is 1 and clipping never acts).
+# DAPO sec. 4.1: 512 prompts x 16 samples per rollout, mini-batches of 512 -> 16; GSPO sec. 5.1: "four minibatches";
+# SAPO follows GSPO's setup; CISPO 4 is rlr's choice so its IS cap can act (no count given).
+UPDATES_PER_GENERATION = {"dapo": 16, "gspo": 4, "sapo": 4, "cispo": 4}
 
 
 def test_every_bundle_is_pinned():
@@ -52,6 +56,7 @@ def test_bundle_matches_paper(name):
         assert bundle["trainer"][key] == value, f"{name}: {key}"
     if name == "dapo":
         assert {k: bundle[k] for k in DAPO_RL} == DAPO_RL
+    assert bundle.get("updates_per_generation", 1) == UPDATES_PER_GENERATION.get(name, 1), name
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_VALUES))
@@ -65,6 +70,8 @@ def test_bundle_builds_its_trl_config(name, make_preset):
     args = build_trl_config(loaded, "rl", device.trainer_flags(), device.use_cpu)
     trainer_type, fields = PAPER_VALUES[name]
     assert type(args).__name__ == ("RLOOConfig" if trainer_type == "rloo" else "GRPOConfig")
+    # k optimiser steps per generation: TRL generates every k x gradient_accumulation_steps micro-batches
+    assert args.steps_per_generation == UPDATES_PER_GENERATION.get(name, 1) * args.gradient_accumulation_steps
     for key, value in fields.items():
         assert getattr(args, key) == value
 
@@ -113,9 +120,21 @@ def _sha(path: Path) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_VALUES))
-def test_bundle_trains_end_to_end(name, cli, tmp_path, micro_model):
-    """2 steps on the micro model: metrics written, LoRA adapter trained, base weights untouched (TRL's pattern)."""
+def test_bundle_trains_end_to_end(name, cli, tmp_path, micro_model, monkeypatch):
+    """2 steps on the micro model: metrics written, LoRA adapter trained, base weights untouched (TRL's pattern);
+    an off-policy bundle trains on stored old log-probs, so its clip range / IS weights can act."""
+    import trl
     from safetensors.torch import load_file
+
+    trainer_cls = trl.RLOOTrainer if PAPER_VALUES[name][0] == "rloo" else trl.GRPOTrainer
+    old_logps: list[bool] = []
+    original = trainer_cls.compute_loss
+
+    def spy(self, model, inputs, *args, **kwargs):
+        old_logps.append(inputs.get("old_per_token_logps") is not None)
+        return original(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_cls, "compute_loss", spy)
 
     base_weights = micro_model / "model.safetensors"
     before = _sha(base_weights)
@@ -133,6 +152,10 @@ def test_bundle_trains_end_to_end(name, cli, tmp_path, micro_model):
     assert adapter and all("lora_" in k for k in adapter)  # only adapter weights are trained and saved
     assert any(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)  # lora_B starts at zero
     assert _sha(base_weights) == before
+    if name in UPDATES_PER_GENERATION:  # off-policy: TRL stored the generating policy's log-probs
+        assert old_logps and all(old_logps), old_logps
+    elif trainer_cls is trl.GRPOTrainer:  # on-policy: TRL skips them (the ratio is 1 by construction)
+        assert old_logps and not any(old_logps), old_logps
 
 
 def _json(line: str) -> dict:

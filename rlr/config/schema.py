@@ -140,6 +140,10 @@ class RLSection:
                                 "Default: sft when that stage is complete, else base.")
     use_lora: bool = doc("Train a LoRA adapter (lora section); false: full-parameter.", True)
     dynamic_sampling: DynamicSamplingSection = doc("DAPO dynamic sampling.", factory=DynamicSamplingSection)
+    updates_per_generation: int = doc("Optimiser steps per generation batch (DAPO 16, GSPO 4): each batch is split "
+                                      "into that many mini-batches, so from the second on the policy has moved and "
+                                      "the clip range / IS weights act; 1 is on-policy (ratio 1, clipping idle). "
+                                      "Sets trl's steps_per_generation = this x gradient_accumulation_steps.", 1)
     overlong_buffer: float | None = doc("DAPO overlong reward shaping: linear penalty over the last N tokens before "
                                         "max_completion_length (a value < 1 is a fraction of it); null: off.")
     sample_log_every: int = doc("Write a table of prompts/completions/rewards to rl/samples.jsonl every N steps.", 10)

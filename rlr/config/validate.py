@@ -88,6 +88,28 @@ def reward_weights(cfg: Any) -> list[float]:
     return [*weights, 1.0] if adds_overlong_reward(cfg) else weights
 
 
+def off_policy_steps(cfg: Any, trainer_values: dict[str, Any], problems: Problems) -> dict[str, Any]:
+    """rl.updates_per_generation as TRL's steps_per_generation (micro-batches per generation batch).
+
+    TRL generates once per `steps_per_generation` micro-batches; by default that is one optimiser step, so the
+    importance ratio is exactly 1 and clip ranges (DAPO's clip-higher, GSPO's sequence clip, CISPO's IS cap,
+    SAPO's gate) never act. k optimiser steps per generation makes the policy move between mini-batches, as in
+    the papers.
+    """
+    k = cfg.rl.updates_per_generation
+    if k < 1:
+        problems.add("rl.updates_per_generation", f"must be >= 1, got {k}")
+        return {}
+    if k == 1:
+        return {}
+    taken = [key for key in ("steps_per_generation", "generation_batch_size") if trainer_values.get(key)]
+    if taken:
+        problems.add("rl.updates_per_generation", f"{k} sets trl's steps_per_generation, and rl.trainer.{taken[0]} is "
+                     "set too; keep one of them")
+        return {}
+    return {"steps_per_generation": k * int(trainer_values.get("gradient_accumulation_steps") or 1)}
+
+
 def trl_config_kwargs(loaded: LoadedConfig, stage: str, device_flags: dict[str, Any], on_cpu: bool,
                       problems: Problems) -> dict[str, Any]:
     cfg = loaded.cfg
@@ -100,6 +122,7 @@ def trl_config_kwargs(loaded: LoadedConfig, stage: str, device_flags: dict[str, 
         values = check_trainer_section("rl.trainer", cfg.rl.trainer, cls, problems)
         weights = reward_weights(cfg)
         extra = {"reward_weights": weights} if weights else {}
+        extra.update(off_policy_steps(cfg, values, problems))
     return build_trainer_kwargs(
         stage=stage, trainer_values=values, cls=cls, output_dir=str(stage_output_dir(loaded, stage)),
         seed=cfg.run.seed, run_name=f"{cfg.run.name}-{stage}", device_flags=device_flags, on_cpu=on_cpu,
