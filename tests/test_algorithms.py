@@ -57,6 +57,7 @@ def test_bundle_matches_paper(name):
     if name == "dapo":
         assert {k: bundle[k] for k in DAPO_RL} == DAPO_RL
     assert bundle.get("updates_per_generation", 1) == UPDATES_PER_GENERATION.get(name, 1), name
+    assert bundle.get("whiten_advantages", False) == (name == "reinforce_pp")  # the paper's batch normalisation
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_VALUES))
@@ -128,10 +129,12 @@ def test_bundle_trains_end_to_end(name, cli, tmp_path, micro_model, monkeypatch)
 
     trainer_cls = trl.RLOOTrainer if PAPER_VALUES[name][0] == "rloo" else trl.GRPOTrainer
     old_logps: list[bool] = []
+    advantages: list = []
     original = trainer_cls.compute_loss
 
     def spy(self, model, inputs, *args, **kwargs):
         old_logps.append(inputs.get("old_per_token_logps") is not None)
+        advantages.append(inputs["advantages"].detach().clone())
         return original(self, model, inputs, *args, **kwargs)
 
     monkeypatch.setattr(trainer_cls, "compute_loss", spy)
@@ -156,6 +159,11 @@ def test_bundle_trains_end_to_end(name, cli, tmp_path, micro_model, monkeypatch)
         assert old_logps and all(old_logps), old_logps
     elif trainer_cls is trl.GRPOTrainer:  # on-policy: TRL skips them (the ratio is 1 by construction)
         assert old_logps and not any(old_logps), old_logps
+    if name == "reinforce_pp":  # whitened over the batch (each loss call sees the whole generation batch here)
+        assert any(adv.std() > 0 for adv in advantages)  # there was something to whiten
+        for adv in advantages:
+            if adv.std() > 0:
+                assert abs(adv.mean().item()) < 1e-5 and abs(adv.std(unbiased=False).item() - 1) < 1e-4, adv
 
 
 def _json(line: str) -> dict:

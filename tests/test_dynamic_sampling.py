@@ -246,3 +246,26 @@ def test_rloo_batches_without_num_items_merge():
         del batch["num_items_in_batch"]
     out = concat_batches([a, b], pad_token_id=PAD)
     assert out["old_logps"].tolist() == [10, -10, 20, -20] and "num_items_in_batch" not in out
+
+
+def test_whitening_gives_the_reinforce_pp_baseline_advantage():
+    """TRL's batch scaling divides r - mean_group by the std of the raw rewards; whitening turns it into
+    REINFORCE++-baseline's (r - mean_group) / std(r - mean_group), whatever TRL's constant was."""
+    from rlr.train.advantages import WhitenedAdvantagesMixin, whiten
+
+    r = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.5, 0.5, 0.5, 0.5])  # 3 groups of 4
+    centred = r - r.reshape(3, 4).mean(dim=1).repeat_interleave(4)
+    trl_batch = centred / (r.std() + 1e-4)  # what TRL's scale_rewards="batch" hands over
+    paper = centred / centred.std(unbiased=False)
+    assert torch.allclose(whiten(trl_batch, trl_batch), paper, atol=1e-5)
+    assert torch.equal(whiten(torch.zeros(4), torch.zeros(4)), torch.zeros(4))  # no spread: left alone
+
+    class Fake:
+        model = SimpleNamespace(training=True)
+        accelerator = SimpleNamespace(num_processes=1)
+
+        def _generate_and_score_completions(self, inputs):
+            return {"advantages": trl_batch.clone()}
+
+    out = type("W", (WhitenedAdvantagesMixin, Fake), {})()._generate_and_score_completions([])
+    assert torch.allclose(out["advantages"], paper, atol=1e-5)

@@ -144,6 +144,9 @@ class RLSection:
                                       "into that many mini-batches, so from the second on the policy has moved and "
                                       "the clip range / IS weights act; 1 is on-policy (ratio 1, clipping idle). "
                                       "Sets trl's steps_per_generation = this x gradient_accumulation_steps.", 1)
+    whiten_advantages: bool = doc("Normalise the advantages over the whole batch after TRL computed them "
+                                  "(REINFORCE++-baseline: (r - group mean) / batch std of that); on in reinforce_pp.",
+                                  False)
     overlong_buffer: float | None = doc("DAPO overlong reward shaping: linear penalty over the last N tokens before "
                                         "max_completion_length (a value < 1 is a fraction of it); null: off.")
     sample_log_every: int = doc("Write a table of prompts/completions/rewards to rl/samples.jsonl every N steps.", 10)

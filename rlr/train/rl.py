@@ -95,7 +95,7 @@ def run_rl(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
     args = build_trl_config(loaded, "rl", device.trainer_flags(), device.use_cpu)
     funcs, weights = reward_setup(loaded, args.max_completion_length)
     args.reward_weights = weights
-    if cfg.rl.dynamic_sampling.enabled:
+    if cfg.rl.dynamic_sampling.enabled or cfg.rl.whiten_advantages:  # both extend TRL's generation hook
         from rlr.train.dynamic_sampling import check_hook
 
         check_hook(_trainer_class(cfg.rl.trainer_type))
@@ -164,6 +164,10 @@ def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: li
         from rlr.train.dynamic_sampling import with_dynamic_sampling
 
         cls = with_dynamic_sampling(cls)
+    if cfg.rl.whiten_advantages:  # after dynamic sampling: it whitens the assembled batch
+        from rlr.train.advantages import with_whitened_advantages
+
+        cls = with_whitened_advantages(cls)
     recorder = BatchRecorder()
     trainer = cls(model=model, reward_funcs=record_rewards(funcs, recorder), args=args,
                   train_dataset=load_split_dataset(cfg, "train"), processing_class=tokenizer, peft_config=peft_config)
