@@ -83,6 +83,7 @@ def check_band(cfg: Any, label: str) -> None:
 
 def run_pipeline(loaded: LoadedConfig, *, overwrite: bool = False, as_json: bool = False) -> dict[str, Any]:
     from rlr.console import stderr
+    from rlr.train.loop import last_checkpoint
 
     cfg = loaded.cfg
     root = run_root(cfg)
@@ -106,7 +107,7 @@ def run_pipeline(loaded: LoadedConfig, *, overwrite: bool = False, as_json: bool
             stderr.rule(f"[bold]{step}[/bold]: rlr {command}")
             t0 = time.time()
             # An interrupted stage continues from its checkpoint when it has one, else starts over.
-            resume = any(stage.path.glob("checkpoint-*"))
+            resume = last_checkpoint(stage.path) is not None
             redo = overwrite or (stage.path.exists() and not resume)
             stage_function(command)(loaded, StageOptions(overwrite=redo, resume=resume, json=as_json, extra=extra))
             timings[step] = round(time.time() - t0, 1)

@@ -150,6 +150,9 @@ def test_resume_ends_like_an_uninterrupted_run(make_preset, cli, tmp_path, micro
         run_sft(loaded, StageOptions(), callbacks=[StopAfterSave(3)])
     stage = StageRun.of(loaded.cfg, "sft")
     assert stage.status == "interrupted" and (stage.path / "checkpoint-3" / "optimizer.pt").is_file()
+    # A kill while saving the next checkpoint leaves it without trainer_state.json (written last): passed over.
+    (stage.path / "checkpoint-6").mkdir()
+    (stage.path / "checkpoint-6" / "model.safetensors").write_bytes(b"half")
     resumed = run_sft(loaded, StageOptions(resume=True))
 
     assert resumed["steps"] == straight["steps"] == 7

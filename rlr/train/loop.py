@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +16,28 @@ class TrainingDiverged(RuntimeError):
     """NaN/inf loss: the run stops and keeps its last good checkpoint."""
 
 
-def last_checkpoint(output_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def _is_complete_checkpoint(path: Path) -> bool:
+    # transformers writes trainer_state.json last (after weights, optimizer, scheduler and RNG state), so a parsable
+    # one means the rest is there; a run killed mid-save leaves the directory without it, or with half of it.
+    try:
+        json.loads((path / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
 
-    if not Path(output_dir).is_dir():
-        return None
-    return get_last_checkpoint(str(output_dir))
+
+def checkpoints(output_dir: Path) -> list[Path]:
+    """checkpoint-N directories, newest (highest N) first."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]), reverse=True)
+
+
+def last_checkpoint(output_dir: Path) -> str | None:
+    """The newest complete checkpoint; one a kill interrupted mid-save is passed over."""
+    return next((str(p) for p in checkpoints(output_dir) if _is_complete_checkpoint(p)), None)
 
 
 def resume_checkpoint(run: StageRun, resume: bool) -> str | None:
@@ -27,7 +45,15 @@ def resume_checkpoint(run: StageRun, resume: bool) -> str | None:
         return None
     checkpoint = last_checkpoint(run.path)
     if checkpoint is None:
-        raise UserError(f"--resume: no checkpoint-* directory in {run.path}; rerun with --overwrite to start over")
+        raise UserError(f"--resume: no complete checkpoint-* directory in {run.path}; rerun with --overwrite to start "
+                        "over")
+    skipped = [p.name for p in checkpoints(run.path) if str(p) != checkpoint and int(p.name.split("-")[1])
+               > int(Path(checkpoint).name.split("-")[1])]
+    if skipped:
+        from rlr.console import stderr
+
+        stderr.print(f"[yellow]--resume: {', '.join(skipped)} was cut off while saving (no trainer_state.json); "
+                     f"resuming from {Path(checkpoint).name}[/yellow]")
     return checkpoint
 
 
