@@ -178,6 +178,50 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, cli, tmp_path,
     assert not (tmp_path / "runs/bad/rl").exists()
 
 
+def test_unfinished_sft_tampered_data_and_resume_without_a_stage_are_refused(cli, tmp_path, micro_model):
+    """What a killed or hand-edited run leaves behind never lets RL silently train on something else."""
+    preset = rl_preset(tmp_path, micro_model, "guard", "grpo", trainer={"max_steps": 1})
+    prepare(cli, preset)
+    run = tmp_path / "runs/guard"
+
+    resume = cli("train-rl", preset, "--resume")  # nothing to resume: refused before anything is written
+    assert resume.code == 2 and "no complete checkpoint" in resume.stderr and not (run / "rl").exists()
+
+    (run / "sft").mkdir()  # an SFT that was started and killed: RL must not fall back to the base model
+    (run / "sft/manifest.json").write_text('{"stage": "sft", "status": "running"}')
+    r = cli("train-rl", preset)
+    assert r.code == 2 and "status 'running'" in r.stderr and "rl.init_from=base" in r.stderr
+    assert not (run / "rl").exists()
+    (run / "sft/manifest.json").write_text("not json{")
+    assert "status 'unknown'" in cli("train-rl", preset).stderr
+    assert cli("train-rl", preset, "rl.init_from=base").code == 0  # said explicitly: fine
+    manifest = json.loads((run / "rl/manifest.json").read_text())
+    assert manifest["inputs"]["init_from"] == "base"
+
+    train = run / "data/train.jsonl"
+    train.write_text("".join(train.read_text().splitlines(keepends=True)[:10]))  # cut to 10 whole rows
+    r = cli("train-rl", preset, "rl.init_from=base", "--overwrite")
+    assert r.code == 2 and "changed since prepare-data wrote it" in r.stderr
+    train.unlink()
+    r = cli("train-rl", preset, "rl.init_from=base", "--overwrite")
+    assert r.code == 2 and "is missing: prepare-data wrote it" in r.stderr
+
+
+def test_resumed_rl_keeps_the_start_it_began_with(cli, tmp_path, micro_model):
+    from rlr.config.load import load_config
+    from rlr.train.rl import init_choice
+
+    preset = rl_preset(tmp_path, micro_model, "keep", "grpo")
+    cfg = load_config(preset).cfg
+    rl = tmp_path / "runs/keep/rl"
+    rl.mkdir(parents=True)
+    (rl / "manifest.json").write_text('{"stage": "rl", "status": "interrupted", "inputs": {"init_from": "base"}}')
+    sft = tmp_path / "runs/keep/sft"
+    sft.mkdir()
+    (sft / "manifest.json").write_text('{"stage": "sft", "status": "complete"}')  # SFT finished in between
+    assert init_choice(cfg, resume=True) == "base" and init_choice(cfg, resume=False) == "sft"
+
+
 @pytest.mark.slow
 def test_grpo_raises_the_reward_of_a_tiny_sft_model(cli, tmp_path, tiny_model):
     """FEASIBILITY's band: full-parameter SFT of the tiny model leaves a moderate pass rate (~30% sampled); GRPO

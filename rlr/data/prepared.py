@@ -40,12 +40,30 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def load_split(cfg: Any, split: str) -> list[dict[str, Any]]:
+def verified_split(cfg: Any, split: str) -> tuple[Path, str]:
+    """(path, sha256) of a prepared split, checked against what prepare-data recorded: a later stage never trains
+    on a file that was deleted, truncated or edited after the data manifest called it complete."""
+    from rlr.runs import StageRun, file_sha256
+
     require_prepared(cfg)
     path = split_path(cfg, split)
+    recorded = (StageRun.of(cfg, "data").manifest().get("outputs") or {}).get(path.name)
     if not path.is_file():
+        if isinstance(recorded, dict):
+            raise UserError(f"{path} is missing: prepare-data wrote it and it was moved or deleted since; rerun "
+                            "`rlr prepare-data <preset> --overwrite`")
         raise UserError(f"run '{cfg.run.name}' has no {split} split ({path}); add data.{split} to the preset "
                         "and rerun `rlr prepare-data <preset> --overwrite`")
+    actual = file_sha256(path)
+    expected = recorded.get("sha256") if isinstance(recorded, dict) else None
+    if expected and expected != actual:
+        raise UserError(f"{path} changed since prepare-data wrote it (sha256 {actual[:12]}, manifest says "
+                        f"{expected[:12]}); rerun `rlr prepare-data <preset> --overwrite` or restore the file")
+    return path, actual
+
+
+def load_split(cfg: Any, split: str) -> list[dict[str, Any]]:
+    path, _ = verified_split(cfg, split)
     return read_rows(path)
 
 

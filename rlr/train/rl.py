@@ -33,11 +33,25 @@ def check_generation_backend(trainer: dict[str, Any], device_name: str) -> None:
         raise UserError(VLLM_MESSAGE)
 
 
-def init_choice(cfg: Any) -> str:
-    """rl.init_from, defaulting to this run's SFT output when that stage is complete."""
+def init_choice(cfg: Any, resume: bool = False) -> str:
+    """rl.init_from, defaulting to this run's SFT output when that stage is complete.
+
+    A started but unfinished SFT (killed, interrupted, failed, unreadable manifest) is an error, not a silent start
+    from the base model; a resumed RL run keeps the start it was begun with, whatever SFT did since.
+    """
     if cfg.rl.init_from:
         return cfg.rl.init_from
-    return "sft" if StageRun.of(cfg, "sft").is_complete() else "base"
+    if resume:
+        started = StageRun.of(cfg, "rl").manifest().get("inputs", {}).get("init_from")
+        if started:
+            return started
+    sft = StageRun.of(cfg, "sft")
+    if sft.is_complete():
+        return "sft"
+    if sft.path.is_dir() and any(sft.path.iterdir()):
+        raise UserError(f"{sft.path} exists with status '{sft.status or 'unknown'}', so RL would start from the base "
+                        "model instead of it; finish SFT first (rlr sft PRESET --resume) or set rl.init_from=base")
+    return "base"
 
 
 def _absolute(ref: str) -> str:
@@ -63,21 +77,17 @@ def reward_setup(loaded: LoadedConfig, max_completion_length: int) -> tuple[list
 
 
 def data_inputs(cfg: Any) -> dict[str, Any]:
-    from rlr.data.prepared import require_prepared, split_path
-    from rlr.runs import file_sha256
+    from rlr.data.prepared import verified_split
 
-    data_dir = require_prepared(cfg)
-    train = split_path(cfg, "train")
-    if not train.is_file():
-        raise UserError(f"run '{cfg.run.name}' has no train split ({train}); rerun `rlr prepare-data <preset> "
-                        "--overwrite` with data.train set")
-    return {"dir": str(data_dir.resolve()), "train_sha256": file_sha256(train)}
+    train, sha = verified_split(cfg, "train")
+    return {"dir": str(train.parent.resolve()), "train_sha256": sha}
 
 
 def run_rl(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
     from rlr.config.validate import build_trl_config
     from rlr.device import resolve_device
     from rlr.modeling import resolve_model_ref
+    from rlr.train.loop import resume_checkpoint
 
     cfg = loaded.cfg
     device = resolve_device(cfg.model.dtype)
@@ -89,8 +99,9 @@ def run_rl(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
                         "rl.use_lora=true or model.load_in_4bit=false")
     run = StageRun.of(cfg, "rl")
     run.check_can_start(overwrite=opts.overwrite, resume=opts.resume)
+    resume_checkpoint(run, opts.resume)  # a --resume without a checkpoint fails here, before anything is written
     data = data_inputs(cfg)
-    init = init_choice(cfg)
+    init = init_choice(cfg, opts.resume)
     init_ref = resolve_model_ref(init, cfg)
     args = build_trl_config(loaded, "rl", device.trainer_flags(), device.use_cpu)
     funcs, weights = reward_setup(loaded, args.max_completion_length)

@@ -37,13 +37,14 @@ def resolve_init(cfg: Any) -> ModelRef:
 
 
 def data_hashes(cfg: Any) -> dict[str, str]:
-    """The content hashes prepare-data recorded for its files (computed here for train.jsonl if it recorded none)."""
-    from rlr.data.prepared import split_path
-    from rlr.runs import file_sha256
+    """Content hashes of the prepared files, train.jsonl's computed from the file read (and checked against the
+    data manifest), the others as prepare-data recorded them."""
+    from rlr.data.prepared import verified_split
 
     outputs = StageRun.of(cfg, "data").manifest().get("outputs") or {}
     hashes = {name: out["sha256"] for name, out in outputs.items() if isinstance(out, dict) and out.get("sha256")}
-    return hashes or {"train.jsonl": file_sha256(split_path(cfg, "train"))}
+    path, sha = verified_split(cfg, "train")
+    return {**hashes, path.name: sha}
 
 
 def check_options(cfg: Any, opts: StageOptions) -> None:
