@@ -31,10 +31,10 @@ from rlr.device import DeviceInfo
 from rlr.errors import UserError
 from rlr.export_check import CHECK_TEXT, TOLERANCE, ExportCheckFailed, failure_reason, logit_check, reload_logits
 from rlr.modeling import LINEAGE_FILE, ModelRef, load_model_ref, load_tokenizer, resolve_model_ref, torch_dtype
-from rlr.runs import StageRun, atomic_write_json, file_sha256, read_json
+from rlr.runs import LOCK_FILE, StageRun, atomic_write_json, file_sha256, read_json
 from rlr.stage import StageOptions
 
-NOT_EXPORTED = {LINEAGE_FILE, "training_args.bin", "manifest.json", "config.yaml", "metrics.jsonl"}
+NOT_EXPORTED = {LINEAGE_FILE, "training_args.bin", "manifest.json", "config.yaml", "metrics.jsonl", LOCK_FILE}
 CPU_FP32 = DeviceInfo(device="cpu", dtype="float32", n_gpus=0, bf16=False, fp16=False, use_cpu=True, name="cpu")
 
 
@@ -82,17 +82,46 @@ def export_dtype(requested: str, source: Source) -> str:
     return "float32"
 
 
-def check_target(target: Path, overwrite: bool) -> None:
-    """Refuse to replace an existing export without --overwrite, and never replace a directory rlr did not write."""
+def check_target(target: Path, overwrite: bool, own_dir: bool = False) -> None:
+    """Refuse to replace an existing export without --overwrite, and never replace a directory rlr did not write.
+    `own_dir`: the run's own export/ directory, which is rlr's even when its manifest got damaged."""
     if not target.exists() or (target.is_dir() and not any(target.iterdir())):
         return
-    manifest = target / "manifest.json"
-    ours = manifest.is_file() and read_json(manifest).get("stage") == "export"
-    if not ours:
+    try:
+        manifest = read_json(target / "manifest.json")
+    except (OSError, ValueError):
+        manifest = {"stage": "export", "status": "unknown (unreadable manifest.json)"} if own_dir else {}
+    if not isinstance(manifest, dict) or manifest.get("stage") != "export":
         raise UserError(f"{target} exists and is not an rlr export; choose a new or empty directory with --out")
     if not overwrite:
-        status = read_json(manifest).get("status", "unknown")
+        status = manifest.get("status", "unknown")
         raise UserError(f"{target} already holds an export (status: {status}); pass --overwrite to replace it")
+
+
+def recover_leftovers(target: Path) -> None:
+    """Clean up after an export that was killed: its temp dir goes; a previous export it had moved aside but not
+    yet replaced (killed between the two renames) goes back in place."""
+    for path in target.parent.glob(f".{target.name}.old-*"):
+        if not target.exists():
+            os.replace(path, target)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+    for path in target.parent.glob(f".{target.name}.tmp-*"):
+        pid = path.name.rsplit("-", 1)[-1]
+        if not (pid.isdigit() and _alive(int(pid))):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a leftover from an earlier process that had our pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def run_export(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
@@ -106,7 +135,8 @@ def run_export(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
     target = Path(out) if out else StageRun.of(cfg, "export").path
     repo = opts.extra.get("push_to_hub")
     source = resolve_source(opts.extra.get("from_stage"), cfg)
-    check_target(target, opts.overwrite)
+    recover_leftovers(target)
+    check_target(target, opts.overwrite, own_dir=not out)
     if repo:
         check_push_possible(repo)  # before any work: offline or no token costs nothing
     merge = cfg.export.merge_lora or not source.ref.adapters

@@ -63,6 +63,15 @@ def _benchmarks(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {}
 
 
+def _status(stage_dir: Path) -> str | None:
+    """The stage's manifest status; None when it has no readable manifest (files from elsewhere are taken as is)."""
+    try:
+        manifest = read_json(stage_dir / "manifest.json")
+    except (OSError, json.JSONDecodeError):
+        return None
+    return manifest.get("status") if isinstance(manifest, dict) else None
+
+
 def _eval_rows(eval_dir: Path) -> list[dict[str, Any]]:
     """Rows of (model label, benchmark, metrics) from every results.json under eval/; a combined file wins over a
     per-model file for the same label, since the evaluate stage writes the combined one last."""
@@ -82,6 +91,8 @@ def _eval_rows(eval_dir: Path) -> list[dict[str, Any]]:
         elif isinstance(doc.get("models"), dict):
             entries = {str(label): e for label, e in doc["models"].items() if isinstance(e, dict)}
         else:
+            if _status(path.parent) not in (None, "complete"):
+                continue  # written, but its stage never finished (killed between the results and the manifest)
             model = doc.get("model")
             default = str(rel) if rel.parts else Path(model).name if isinstance(model, str) else "model"
             entries = {str(doc.get("label") or default): doc}
@@ -105,7 +116,8 @@ def load_run(path: Path) -> RunData:
     run = RunData(name=path.resolve().name, path=path)
     # Other folders with a manifest count as stages only inside a run: a folder of models or exports is not one.
     extra = sorted(p for p in path.iterdir()
-                   if p.is_dir() and p.name not in STAGES and (p / "manifest.json").is_file())
+                   if p.is_dir() and p.name not in STAGES and not p.name.startswith(".")
+                   and (p / "manifest.json").is_file())  # .export.tmp-<pid>: a killed export's leftovers
     stage_dirs = [path / s for s in STAGES] + (extra if any((path / s).is_dir() for s in STAGES) else [])
     for stage_dir in stage_dirs:
         # evaluate keeps one stage per model (eval/<label>/manifest.json), so look one level down as well

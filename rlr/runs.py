@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ import yaml
 from rlr.errors import UserError
 
 STAGES = ("data", "sft", "rl", "eval", "export")
+LOCK_FILE = ".rlr.lock"  # "<pid> <host>" of the process writing a stage; removed when it finishes
 LIBRARIES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "math-verify", "vllm")
 
 
@@ -127,19 +129,47 @@ class StageRun:
     def is_complete(self) -> bool:
         return self.status == "complete"
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK_FILE
+
+    def holder(self) -> str | None:
+        """'pid N on HOST' of a live process writing this stage, else None (no lock, or its process is gone)."""
+        try:
+            pid_text, _, host = self.lock_path.read_text().partition(" ")
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            return None
+        if host.strip() != socket.gethostname():
+            return f"pid {pid} on {host.strip()}"  # another machine's process: cannot tell, assume it lives
+        if pid == os.getpid():
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return f"pid {pid}"
+
     def check_can_start(self, *, overwrite: bool, resume: bool) -> None:
         """Refuse to touch an existing stage unless told how; raises before anything is written."""
+        if not is_main_process():
+            return  # rank 0 decides: another rank could see rank 0's own fresh lock and "running" manifest
         if not self.path.exists() or not any(self.path.iterdir()):
             return
+        if holder := self.holder():  # --overwrite must not delete, nor --resume interleave with, a live run
+            raise UserError(f"{self.path} is being written by another rlr process ({holder}); wait for it or stop it "
+                            f"(a stale lock from a crashed machine: delete {self.lock_path})")
         status = self.status or "unknown"
         if overwrite:
             return
         if status == "complete":
             raise UserError(f"{self.path} is already complete; pass --overwrite to replace it")
         if not resume:
-            raise UserError(
-                f"{self.path} exists with status '{status}'; pass --resume to continue it or --overwrite to start over"
-            )
+            gone = " (its process is gone: killed or crashed)" if status == "running" else ""
+            raise UserError(f"{self.path} exists with status '{status}'{gone}; pass --resume to continue it or "
+                            "--overwrite to start over")
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def start(self, *, config: dict[str, Any], overwrite: bool, resume: bool, device: dict | None = None,
@@ -151,6 +181,7 @@ class StageRun:
         if overwrite and self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.lock_path, f"{os.getpid()} {socket.gethostname()}")
         previous = self.manifest() if resume else {}
         atomic_write_text(self.config_path, yaml.safe_dump(config, sort_keys=False))
         self._t0 = time.time()
@@ -183,19 +214,31 @@ class StageRun:
 
     def finish(self, status: str = "complete", **fields: Any) -> None:
         self.update(status=status, finished_at=now_iso(), duration_s=round(time.time() - self._t0, 2), **fields)
+        if is_main_process():
+            self.lock_path.unlink(missing_ok=True)
 
     def log_metrics(self, record: dict[str, Any]) -> None:
         """Append one JSON object per logged step (a line is the unit of atomicity here)."""
         if not is_main_process():
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(record, default=float) + "\n")
+        with open(self.metrics_path, "a+b") as f:
+            torn = f.tell() > 0 and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n"  # a kill mid-append
+            f.write((b"\n" if torn else b"") + (json.dumps(record, default=float) + "\n").encode())
 
     def read_metrics(self) -> list[dict[str, Any]]:
+        """The logged records; a torn line (a kill mid-append) is skipped, not fatal to the run that reads it."""
         if not self.metrics_path.is_file():
             return []
-        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+        records = []
+        for line in self.metrics_path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
 
     def __enter__(self) -> StageRun:
         return self

@@ -328,3 +328,15 @@ def test_unusable_backend_or_model_is_a_user_error(cli, make_preset, micro_model
     assert result.code == 2 and "stage 'sft'" in result.stderr and "not complete" in result.stderr
     result = cli("evaluate", preset, "eval.k=[1,4]")
     assert result.code == 2 and "eval.samples" in result.stderr
+
+
+def test_the_comparison_holds_only_finished_evaluations(tmp_path):
+    """A label being re-evaluated (or killed mid-way) drops out of eval/results.json instead of showing its old row."""
+    from rlr.evaluate.compare import build_comparison
+
+    for label, status in (("sft", "complete"), ("rl", "running")):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "results.json").write_text(json.dumps(
+            {"label": label, "benchmarks": {"eval": {"pass@1": 0.5}}}))
+        (tmp_path / label / "manifest.json").write_text(json.dumps({"status": status}))
+    assert list(build_comparison(tmp_path)["table"]) == ["sft"]

@@ -240,6 +240,18 @@ def test_refuses_to_overwrite(cli, preset, micro_model, tmp_path):
     assert (run_root / "export" / "manifest.json").read_text() != first
     assert [p.name for p in run_root.iterdir() if p.name.startswith(".")] == []
 
+    # A killed export: its temp dir is cleaned up, and a previous export it had moved aside (killed between the
+    # two renames) is put back; a damaged manifest in the run's own export/ still yields to --overwrite.
+    (run_root / ".export.tmp-999999").mkdir()
+    os.replace(run_root / "export", run_root / ".export.old-999999")
+    r = cli("export", preset)
+    assert r.code == 2 and "already holds an export" in r.stderr  # the moved-aside export is back
+    assert [p.name for p in run_root.iterdir() if p.name.startswith(".")] == []
+    (run_root / "export" / "manifest.json").write_text('{"stage": "export", "status": ')
+    r = cli("export", preset)
+    assert r.code == 2 and "unreadable manifest.json" in r.stderr
+    assert cli("export", preset, "--overwrite").code == 0
+
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")

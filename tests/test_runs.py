@@ -63,3 +63,40 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
         atomic_write_json(path, {"v": object()} if False else {1j: 2})  # keys must be str: dumps fails
     assert json.loads(path.read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_a_live_writer_locks_the_stage_and_a_dead_one_does_not(tmp_path):
+    """Two processes on one stage (both with --overwrite, or --resume) would interleave metrics or delete each
+    other's files: a stage being written by a live process is refused; a lock left by a killed one is not."""
+    import socket
+    import subprocess
+    import sys
+
+    run = StageRun(tmp_path, "sft")
+    run.start(config={}, overwrite=False, resume=False)
+    assert run.lock_path.is_file() and run.holder() is None  # our own lock does not block us
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        run.lock_path.write_text(f"{other.pid} {socket.gethostname()}")
+        for flags in ({"overwrite": True, "resume": False}, {"overwrite": False, "resume": True}):
+            with pytest.raises(UserError, match=f"being written by another rlr process \\(pid {other.pid}\\)"):
+                StageRun(tmp_path, "sft").check_can_start(**flags)
+    finally:
+        other.kill()
+        other.wait()
+    StageRun(tmp_path, "sft").check_can_start(overwrite=True, resume=False)  # its process is gone: stale lock
+    with pytest.raises(UserError, match="status 'running' \\(its process is gone"):
+        StageRun(tmp_path, "sft").check_can_start(overwrite=False, resume=False)
+    run.finish("complete")
+    assert not run.lock_path.exists()
+
+
+def test_a_torn_metrics_line_is_skipped(tmp_path):
+    run = StageRun(tmp_path, "rl")
+    run.start(config={}, overwrite=False, resume=False)
+    run.log_metrics({"step": 1, "reward": 0.5})
+    with open(run.metrics_path, "a") as f:
+        f.write('{"step": 2, "rew')  # a kill mid-append
+    assert run.read_metrics() == [{"step": 1, "reward": 0.5}]
+    run.log_metrics({"step": 2, "reward": 0.75})  # the resumed run's next line starts on a line of its own
+    assert run.read_metrics() == [{"step": 1, "reward": 0.5}, {"step": 2, "reward": 0.75}]

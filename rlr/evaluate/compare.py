@@ -95,8 +95,11 @@ def build_comparison(eval_dir: Path) -> dict[str, Any]:
     for path in sorted(eval_dir.glob("*/results.json")):
         try:
             result = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            status = json.loads((path.parent / "manifest.json").read_text()).get("status")
+        except (OSError, json.JSONDecodeError, AttributeError):
             continue  # a half-written or foreign file must not break the comparison of the others
+        if status != "complete":
+            continue  # being re-evaluated, or killed before it finished: its old numbers are not its numbers
         label = result.get("label", path.parent.name)
         models[label] = {"model": result.get("model"), "evaluated_at": result.get("evaluated_at"),
                          "generation": result.get("generation")}

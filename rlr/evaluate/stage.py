@@ -173,6 +173,7 @@ def evaluate_model(label: str, spec: str, ref: Any, loaded: Any, benchmarks: lis
     model_info = {"requested": spec, **ref.as_dict()}
     stage.start(config=to_dict(cfg), overwrite=opts.overwrite, resume=opts.resume, device=device.as_dict(),
                 inputs={"model": model_info, "benchmarks": [b.describe() for b in benchmarks]})
+    write_comparison(stage.path.parent)  # now, not only at the end: a kill must not leave this label's old row
     with stage:
         generator = build_generator(ref, cfg, device)
         per_bench: dict[str, Any] = {}
