@@ -31,7 +31,7 @@ from rlr.device import DeviceInfo
 from rlr.errors import UserError
 from rlr.export_check import CHECK_TEXT, TOLERANCE, ExportCheckFailed, failure_reason, logit_check, reload_logits
 from rlr.modeling import LINEAGE_FILE, ModelRef, load_model_ref, load_tokenizer, resolve_model_ref, torch_dtype
-from rlr.runs import LOCK_FILE, StageRun, atomic_write_json, file_sha256, read_json
+from rlr.runs import LOCK_FILE, StageRun, atomic_write_json, file_sha256, process_alive, read_json
 from rlr.stage import StageOptions
 
 NOT_EXPORTED = {LINEAGE_FILE, "training_args.bin", "manifest.json", "config.yaml", "metrics.jsonl", LOCK_FILE}
@@ -108,20 +108,8 @@ def recover_leftovers(target: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
     for path in target.parent.glob(f".{target.name}.tmp-*"):
         pid = path.name.rsplit("-", 1)[-1]
-        if not (pid.isdigit() and _alive(int(pid))):
+        if not (pid.isdigit() and process_alive(int(pid))):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # a leftover from an earlier process that had our pid
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def run_export(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:

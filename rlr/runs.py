@@ -38,6 +38,19 @@ def invoked_command() -> str:
     return " ".join(["rlr" if program == "__main__.py" else program, *sys.argv[1:]])
 
 
+def process_alive(pid: int) -> bool:
+    """Whether another process with this pid runs on this machine (our own pid: a leftover of an earlier one)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
@@ -142,15 +155,7 @@ class StageRun:
             return None
         if host.strip() != socket.gethostname():
             return f"pid {pid} on {host.strip()}"  # another machine's process: cannot tell, assume it lives
-        if pid == os.getpid():
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return f"pid {pid}"
+        return f"pid {pid}" if process_alive(pid) else None
 
     def check_can_start(self, *, overwrite: bool, resume: bool) -> None:
         """Refuse to touch an existing stage unless told how; raises before anything is written."""
