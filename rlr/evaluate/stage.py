@@ -184,10 +184,9 @@ def evaluate_model(label: str, spec: str, ref: Any, loaded: Any, benchmarks: lis
             samples += records
             stage.log_metrics({"benchmark": bench.name, **{k: v for k, v in per_bench[bench.name].items()
                                                            if not isinstance(v, (dict, list))}})
-        result = {"label": label, "model": model_info, "evaluated_at": now_iso(),
-                  "generation": {**settings.as_dict(), "backend": ev.backend, "greedy_extra": ev.greedy},
-                  "limit": limit, "device": device.as_dict(), "benchmarks": per_bench,
-                  "identity": identity_of(spec, ref, cfg, benchmarks, limit)}
+        identity = identity_of(spec, ref, cfg, benchmarks, limit)
+        result = {"label": label, "model": model_info, "evaluated_at": now_iso(), "generation": identity["generation"],
+                  "limit": limit, "device": device.as_dict(), "benchmarks": per_bench, "identity": identity}
         atomic_write_text(stage.path / "samples.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in samples))
         atomic_write_json(stage.path / "results.json", result)
         stage.finish("complete", outputs={"results": "results.json", "samples": "samples.jsonl"})

@@ -61,19 +61,18 @@ def _absolute(ref: str) -> str:
 
 def reward_setup(loaded: LoadedConfig, max_completion_length: int) -> tuple[list[Any], list[float]]:
     """The preset's rewards, plus DAPO's soft overlong punishment when rl.overlong_buffer is set."""
-    from rlr.config.validate import adds_overlong_reward
+    from rlr.config.validate import adds_overlong_reward, reward_weights
     from rlr.rewards.registry import build_reward, build_reward_functions, with_length_defaults
 
     cfg = loaded.cfg
-    funcs, weights = build_reward_functions(with_length_defaults(cfg.rewards, max_completion_length), loaded.base_dir)
+    funcs, _ = build_reward_functions(with_length_defaults(cfg.rewards, max_completion_length), loaded.base_dir)
     buffer = cfg.rl.overlong_buffer
     if adds_overlong_reward(cfg):
         cache = round(buffer * max_completion_length) if buffer < 1 else int(buffer)
         cache = max(1, min(cache, max_completion_length))
         funcs.append(build_reward("overlong", {"max_completion_len": max_completion_length,
                                                "soft_punish_cache": cache}))
-        weights.append(1.0)
-    return funcs, weights
+    return funcs, reward_weights(cfg)  # the one list the TRL config was built with (validate shows it)
 
 
 def data_inputs(cfg: Any) -> dict[str, Any]:
@@ -104,8 +103,7 @@ def run_rl(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
     init = init_choice(cfg, opts.resume)
     init_ref = resolve_model_ref(init, cfg)
     args = build_trl_config(loaded, "rl", device.trainer_flags(), device.use_cpu)
-    funcs, weights = reward_setup(loaded, args.max_completion_length)
-    args.reward_weights = weights
+    funcs, weights = reward_setup(loaded, args.max_completion_length)  # args.reward_weights already holds weights
     if cfg.rl.dynamic_sampling.enabled or cfg.rl.whiten_advantages:  # both extend TRL's generation hook
         from rlr.train.dynamic_sampling import check_hook
 
