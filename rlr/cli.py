@@ -313,19 +313,9 @@ def main() -> None:
 
 
 def _click_exceptions(name: str) -> tuple[type, ...]:
-    """The exception class `name` from click and from typer's vendored copy of it (typer >= 0.2x raises its own
-    `typer._click.exceptions.*`, which are not subclasses of click's)."""
-    import importlib
+    from rlr.trl_internals import click_exception_classes  # typer's vendored click: see that module
 
-    found = []
-    for module in ("click.exceptions", "typer._click.exceptions"):
-        try:
-            cls = getattr(importlib.import_module(module), name, None)
-        except ImportError:
-            continue
-        if isinstance(cls, type):
-            found.append(cls)
-    return tuple(found)
+    return click_exception_classes(name)
 
 
 def _fail(message: str, code: int, debug: bool) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,12 +48,14 @@ def _reward_mean(key: str) -> bool:
     return key.startswith("rewards/") and key.endswith("/mean")
 
 
-# the correctness rewards of rlr/train/rl_logging.py (not imported: it pulls in transformers)
-CORRECTNESS_REWARDS = ("accuracy", "task_score", "math_accuracy", "exact_match", "numeric_match", "code_tests")
-
-
 def _is_accuracy(key: str) -> bool:
-    return _reward_mean(key) and (key[len("rewards/"):-len("/mean")] in CORRECTNESS_REWARDS or "correct" in key)
+    """A correctness reward's mean: a built-in that declares `measures_correctness`, or a name saying "correct"."""
+    from rlr.rewards.registry import correctness_reward_names
+
+    if not _reward_mean(key):
+        return False
+    name = re.sub(r"_\d+$", "", key[len("rewards/"):-len("/mean")])  # `accuracy_2`: a reward listed twice
+    return name in correctness_reward_names() or "correct" in key
 
 
 FIGURES: tuple[FigureSpec, ...] = (

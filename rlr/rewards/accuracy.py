@@ -10,26 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from rlr.rewards.base import Reward
 from rlr.rewards.common import column, completion_texts
 from rlr.rewards.correctness import score_correctness_detailed
 
 _NEEDS_ANSWER = ("math", "exact", "numeric")
 
 
-class Reward:
-    """Base for built-in rewards: TRL logs a reward by its `__name__`, so every instance carries one."""
-
-    name = "reward"
-
-    def __init__(self) -> None:
-        self.__name__ = self.name
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "__name__")
-        return f"{type(self).__name__}({args})"
-
-
 class _Correctness(Reward):
+    measures_correctness = True
     forced_task: str | None = None  # None: dispatch on the row's `task` column
 
     def __init__(self, timeout_s: float | None = None) -> None:

@@ -16,7 +16,7 @@ import re
 import secrets
 from typing import Any
 
-from rlr.rewards.accuracy import Reward
+from rlr.rewards.base import Reward
 from rlr.rewards.common import column, completion_texts
 from rlr.rewards.correctness import parse_meta
 from rlr.sandbox import run_many
@@ -73,6 +73,7 @@ class CodeTests(Reward):
     """
 
     name = "code_tests"
+    measures_correctness = True
 
     def __init__(self, timeout_s: float = 5.0, memory_mb: int = 512, workers: int = 2) -> None:
         super().__init__()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rlr.rewards.accuracy import Reward
+from rlr.rewards.base import Reward
 from rlr.rewards.common import column, completion_texts, prompt_text
 from rlr.rewards.extract import last_boxed
 

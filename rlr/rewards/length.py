@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rlr.rewards.accuracy import Reward
+from rlr.rewards.base import Reward
 from rlr.rewards.common import column, completion_lengths, completion_texts
 from rlr.rewards.correctness import score_correctness
 
@@ -23,6 +23,12 @@ class Overlong(Reward):
     """
 
     name = "overlong"
+
+    @classmethod
+    def length_budget_defaults(cls, args, max_completion_length):
+        # DAPO punishes the last 20% of the budget (4096 of 20480)
+        budget = args.get("max_completion_len", max_completion_length)
+        return {"max_completion_len": budget, "soft_punish_cache": max(1, round(0.2 * budget))}
 
     def __init__(self, max_completion_len: int = 1024, soft_punish_cache: int = 256) -> None:
         super().__init__()
@@ -49,6 +55,11 @@ class Cosine(Reward):
     """
 
     name = "cosine"
+    # not `measures_correctness`: its mean mixes correctness with length and is no accuracy
+
+    @classmethod
+    def length_budget_defaults(cls, args, max_completion_length):
+        return {"max_len": max_completion_length}  # the schedule spans the whole budget
 
     def __init__(
         self,

@@ -106,6 +106,8 @@ class UserReward:
         self.ref, self.base_dir = ref, base_dir
         self.__name__ = name or ref
         self._func = load_user_reward(ref, base_dir)
+        # a user's function declares itself as a built-in does: `my_reward.measures_correctness = True`
+        self.measures_correctness = bool(getattr(self._func, "measures_correctness", False))
 
     def __call__(self, completions: list[Any], **kwargs: Any) -> list[float | None]:
         return self._func(completions=completions, **kwargs)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rlr.errors import UserError
-from rlr.rewards.accuracy import ExactMatch, MathAccuracy, NumericMatch, Reward, TaskScore
+from rlr.rewards.accuracy import ExactMatch, MathAccuracy, NumericMatch, TaskScore
+from rlr.rewards.base import Reward
 from rlr.rewards.code import CodeTests
 from rlr.rewards.format import ThinkFormat, answer_format, tag_count
 from rlr.rewards.length import Cosine, LengthPenalty, Overlong, Repetition
@@ -101,25 +102,28 @@ def build_reward(name: str, args: Mapping[str, Any] | None = None, base_dir: Pat
 
 
 def with_length_defaults(specs: Sequence[Any], max_completion_length: int) -> list[Any]:
-    """Length-shaped rewards measure against the run's completion budget unless their args say otherwise:
-    `overlong` punishes the last 20% of max_completion_length (DAPO: 4096 of 20480), `cosine` spans all of it.
-    Their class defaults (1024 tokens) would be wrong for any other budget."""
+    """Length-shaped rewards measure against the run's completion budget unless their args say otherwise (each
+    declares which args through `Reward.length_budget_defaults`): their class defaults (1024 tokens) would be wrong
+    for any other budget."""
     import dataclasses
 
     out = []
     for spec in specs:
         name, args = _field(spec, "name"), _field(spec, "args") or {}
-        if name not in ("overlong", "cosine") or not isinstance(args, Mapping):
+        entry = REWARDS.get(name) if isinstance(name, str) else None
+        defaults = entry.length_budget_defaults(args, max_completion_length) \
+            if inspect.isclass(entry) and isinstance(args, Mapping) else {}
+        if not defaults:
             out.append(spec)
             continue
-        args = dict(args)
-        if name == "overlong":
-            args.setdefault("max_completion_len", max_completion_length)
-            args.setdefault("soft_punish_cache", max(1, round(0.2 * args["max_completion_len"])))
-        else:
-            args.setdefault("max_len", max_completion_length)
+        args = {**defaults, **args}
         out.append({**spec, "args": args} if isinstance(spec, Mapping) else dataclasses.replace(spec, args=args))
     return out
+
+
+def correctness_reward_names() -> frozenset[str]:
+    """The built-in rewards that declare `measures_correctness` (for readers of logs, such as the report)."""
+    return frozenset(n for n, e in REWARDS.items() if getattr(e, "measures_correctness", False))
 
 
 def build_reward_functions(specs: Sequence[Any], base_dir: Path | None = None) -> tuple[list[Callable], list[float]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from rlr.train.dynamic_sampling import check_hook
+from rlr.trl_internals import check_generation_hook
 
 EPS = 1e-8
 
@@ -45,5 +45,5 @@ class WhitenedAdvantagesMixin:
 
 def with_whitened_advantages(trainer_cls: type) -> type:
     """`trainer_cls` whose generation output carries batch-whitened advantages."""
-    check_hook(trainer_cls)
+    check_generation_hook(trainer_cls, "rl.whiten_advantages")
     return type(f"Whitened{trainer_cls.__name__}", (WhitenedAdvantagesMixin, trainer_cls), {})

@@ -14,12 +14,13 @@ from typing import Any
 from transformers import TrainerCallback
 
 from rlr.runs import StageRun, is_main_process
+from rlr.trl_internals import LOG_ENTROPY, LOG_FRAC_REWARD_ZERO_STD, LOG_KL, LOG_MEAN_LENGTH, LOG_SFT_TOKENS
 
-# Metric keys shown in the progress line, in order, when the trainer logs them (TRL 1.16 GRPO/RLOO/SFT names;
+# Metric keys shown in the progress line, in order, when the trainer logs them (TRL's names: rlr/trl_internals.py;
 # `accuracy` is added by rlr.train.rl_logging.AccuracyLog from whichever correctness reward the preset uses).
 PROGRESS_KEYS = (
     ("loss", "loss"), ("reward", "reward"), ("accuracy", "acc"), ("mean_token_accuracy", "tok_acc"),
-    ("completions/mean_length", "len"), ("kl", "kl"), ("entropy", "ent"), ("frac_reward_zero_std", "zero_std"),
+    (LOG_MEAN_LENGTH, "len"), (LOG_KL, "kl"), (LOG_ENTROPY, "ent"), (LOG_FRAC_REWARD_ZERO_STD, "zero_std"),
     ("learning_rate", "lr"),
 )
 
@@ -48,7 +49,7 @@ class RunDirMetrics(TrainerCallback):
         record: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch, "time": round(now, 3)}
         record.update({k: v for k, v in logs.items() if isinstance(v, (int, float, str)) or v is None})
         record["step_time_s"] = round((now - self._last_time) / steps, 4)
-        tokens = float(getattr(state, "num_input_tokens_seen", 0) or logs.get("num_tokens", 0) or 0)
+        tokens = float(getattr(state, "num_input_tokens_seen", 0) or logs.get(LOG_SFT_TOKENS, 0) or 0)
         if tokens < self._last_tokens:  # a counter that restarted with this train() call
             self._last_tokens = 0.0
         if tokens > self._last_tokens and now > self._last_time:

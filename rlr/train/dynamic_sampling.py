@@ -10,7 +10,7 @@ repeated `num_generations` times in consecutive rows) and whose output dict TRL 
 for the next `steps_per_generation` optimiser steps. The override calls `super()` again on fresh prompts drawn
 from the train set, keeps the groups with a non-zero advantage, and re-assembles one output of the same number of
 rows (re-padding the per-row tensors). No TRL code is copied; `check_hook` fails at startup with a clear message
-if a TRL upgrade renames the method, and `concat_batches` refuses keys it does not know how to merge.
+if a TRL upgrade renames the method, and `concat_batches` refuses keys it does not know how to merge (both in rlr/trl_internals.py).
 
 Several processes: TRL computes advantages over the gathered generation batch (a group may straddle two ranks) and
 hands each rank its slice in rank order. So each rank gathers every rank's rows, all ranks take the same decisions
@@ -36,27 +36,19 @@ import torch
 from transformers import TrainerCallback
 
 from rlr.errors import UserError
+from rlr.trl_internals import (
+    GENERATION_PADDED_KEYS,
+    GENERATION_RECOMPUTED_KEYS,
+    GENERATION_ROW_KEYS,
+    check_generation_hook,
+)
 
-HOOK = "_generate_and_score_completions"
 ADVANTAGE_ATOL = 1e-6
-# per-row 2-D tensors TRL 1.16 returns, with the side they are padded on and the pad value ("pad": the pad token)
-PADDED_KEYS: dict[str, tuple[str, Any]] = {
-    "prompt_ids": ("left", "pad"), "prompt_mask": ("left", 0),
-    "completion_ids": ("right", "pad"), "completion_mask": ("right", 0), "tool_mask": ("right", 1),
-    "old_per_token_logps": ("right", 0.0), "ref_per_token_logps": ("right", 0.0),
-    "sampling_per_token_logps": ("right", 0.0), "importance_sampling_ratio": ("right", 1.0),
-}
-ROW_KEYS = {"advantages", "old_logps"}  # per-row 1-D tensors (old_logps: RLOOTrainer's sequence log-probs)
-RECOMPUTED_KEYS = {"num_items_in_batch"}  # batch scalars rebuilt after assembly (GRPOTrainer has it, RLOO not)
-
-
-def check_hook(trainer_cls: type) -> None:
-    """Fail before any model is loaded when this TRL version no longer has the method we extend."""
-    if not callable(getattr(trainer_cls, HOOK, None)):
-        import trl
-
-        raise UserError(f"rl.dynamic_sampling needs trl.{trainer_cls.__name__}.{HOOK}, which trl {trl.__version__} "
-                        "does not have; set rl.dynamic_sampling.enabled=false or install trl==1.16.*")
+# what TRL's generation output holds, and how to merge it: rlr/trl_internals.py (the one place for TRL internals)
+PADDED_KEYS = GENERATION_PADDED_KEYS
+ROW_KEYS = GENERATION_ROW_KEYS
+RECOMPUTED_KEYS = GENERATION_RECOMPUTED_KEYS
+check_hook = check_generation_hook
 
 
 def informative_groups(advantages: torch.Tensor, num_generations: int, atol: float = ADVANTAGE_ATOL) -> torch.Tensor:

@@ -161,11 +161,11 @@ def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: li
     else:
         model.requires_grad_(True)  # peft froze the base while the SFT adapter was attached; merging keeps that
     if not cfg.rl.use_lora and init_ref.adapters and args.beta:
-        # TRL builds the full-parameter reference model from config._name_or_path, which names the base without
-        # the merged SFT adapter: give it the merged weights to load instead.
-        merged = run.path / "init_model"
+        from rlr.trl_internals import point_reference_model_at
+
+        merged = run.path / "init_model"  # the reference is the SFT model, not the base under its adapter
         model.save_pretrained(merged)
-        model.config._name_or_path = str(merged.resolve())
+        point_reference_model_at(model, str(merged.resolve()))
 
     cls = _trainer_class(cfg.rl.trainer_type)
     ds = cfg.rl.dynamic_sampling
@@ -187,7 +187,7 @@ def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: li
         trainer._ds_setup(ds.max_rounds)
         trainer.add_callback(DynamicSamplingLog(trainer))
     # added before train_with_hygiene's callbacks, so the metrics writer and progress bar see these keys
-    trainer.add_callback(AccuracyLog(names))
+    trainer.add_callback(AccuracyLog(funcs))
     trainer.add_callback(SampleLog(run.path / "samples.jsonl", recorder, dict(zip(names, weights, strict=True)),
                                    cfg.rl.sample_log_every))
     return trainer

@@ -16,8 +16,6 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-# rewards whose mean is "accuracy" (the first of these in the preset's rewards list is reported as `accuracy`)
-CORRECTNESS_REWARDS = ("accuracy", "task_score", "math_accuracy", "exact_match", "numeric_match", "code_tests")
 
 
 class BatchRecorder:
@@ -80,10 +78,15 @@ class SampleLog(TrainerCallback):
 
 
 class AccuracyLog(TrainerCallback):
-    """Adds `accuracy` (the mean of the correctness reward) to each log record, whatever that reward is named."""
+    """Adds `accuracy` to each log record: the mean of the first reward that `measures_correctness`, whatever its
+    name in the preset."""
 
-    def __init__(self, reward_names: list[str]) -> None:
-        self.key = next((f"rewards/{n}/mean" for n in reward_names if n in CORRECTNESS_REWARDS), None)
+    def __init__(self, rewards: list[Any]) -> None:
+        from rlr.rewards.base import measures_correctness
+        from rlr.trl_internals import reward_mean_key
+
+        first = next((r for r in rewards if measures_correctness(r)), None)
+        self.key = reward_mean_key(getattr(first, "__name__", "")) if first is not None else None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs is not None and self.key and isinstance(logs.get(self.key), (int, float)):

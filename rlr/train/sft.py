@@ -71,15 +71,10 @@ def loss_history(trainer: Any) -> list[float]:
 
 
 def tokens_per_second(trainer: Any, start_step: int, train_time: float) -> float | None:
-    """Tokens trained in this attempt per second. TRL's SFT `num_tokens` counter restarts at 0 on resume (1.16);
-    the baseline is subtracted only when the counter evidently carried on from the checkpoint."""
-    seen = [(e["step"], float(e["num_tokens"])) for e in trainer.state.log_history if "num_tokens" in e]
-    pre = [tokens for step, tokens in seen if step <= start_step]
-    post = [tokens for step, tokens in seen if step > start_step]
-    if not post or train_time <= 0:
-        return None
-    baseline = pre[-1] if pre and post[0] > pre[-1] else 0.0
-    return round((post[-1] - baseline) / train_time, 1)
+    """Tokens trained in this attempt per second (TRL's counter and its resume quirk: rlr/trl_internals.py)."""
+    from rlr.trl_internals import sft_tokens_per_second
+
+    return sft_tokens_per_second(trainer.state.log_history, start_step, train_time)
 
 
 def save_final_model(trainer: Any, cfg: Any, init: ModelRef) -> Path:
