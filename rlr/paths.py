@@ -1,8 +1,12 @@
-"""Paths written in presets: relative to the current directory first, then to the preset's own directory."""
+"""Where things are: paths written in presets (relative to the current directory first, then to the preset's own
+directory), and the one place that computes run paths (`runs/<name>/<stage>/`, a stage's `model/`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+MODEL_SUBDIR = "model"
 
 
 def resolve_data_path(ref: str, preset_dir: Path | None) -> Path | None:
@@ -13,3 +17,18 @@ def resolve_data_path(ref: str, preset_dir: Path | None) -> Path | None:
         if base is not None and (base / p).exists():
             return (base / p).resolve()
     return None
+
+
+def run_root(cfg: Any) -> Path:
+    """runs/<name>/: every stage of one experiment lives under it."""
+    return Path(cfg.run.output_dir) / cfg.run.name
+
+
+def stage_dir(cfg: Any, stage: str) -> Path:
+    """runs/<name>/<stage>/: the stage's config, manifest, metrics and outputs."""
+    return run_root(cfg) / stage
+
+
+def stage_model_dir(cfg: Any, stage: str) -> Path:
+    """Where a stage's final model lives: <stage>/model/ (export writes the model at its stage root)."""
+    return stage_dir(cfg, stage) / (MODEL_SUBDIR if stage != "export" else "")

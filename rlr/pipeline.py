@@ -14,7 +14,7 @@ from typing import Any
 
 from rlr.config.load import LoadedConfig
 from rlr.errors import GateFailed
-from rlr.modeling import run_root
+from rlr.paths import run_root
 from rlr.runs import StageRun
 from rlr.stage import StageOptions, stage_function
 
@@ -35,7 +35,7 @@ def ensure_tiny_model(cfg: Any) -> None:
     if (path / "config.json").is_file():
         return
     from rlr.console import stderr
-    from rlr.tiny import build_tiny_model
+    from rlr.models.tiny import build_tiny_model
 
     stderr.print(f"building the offline tiny model into {path} ...")
     build_tiny_model(path)
@@ -46,7 +46,7 @@ def before_label(cfg: Any) -> str:
 
 
 def read_eval(cfg: Any, label: str) -> dict[str, Any]:
-    from rlr.runs import read_json
+    from rlr.files import read_json
 
     path = run_root(cfg) / "eval" / label / "results.json"
     return read_json(path) if path.is_file() else {}
@@ -120,7 +120,7 @@ def run_pipeline(loaded: LoadedConfig, *, overwrite: bool = False, as_json: bool
         "stage_seconds": timings,
     }
     try:
-        from rlr.report import write_report
+        from rlr.report.stage import write_report
 
         summary["report"] = str(write_report([root], None))
     except ImportError:

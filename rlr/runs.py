@@ -9,7 +9,6 @@ process leaves either the old file or the new one. Only the main process (rank 0
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -17,7 +16,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 import yaml
 
 from rlr.errors import UserError
+from rlr.files import atomic_write_json, atomic_write_text, read_json
 
 STAGES = ("data", "sft", "rl", "eval", "export")
 LOCK_FILE = ".rlr.lock"  # "<pid> <host>" of the process writing a stage; removed when it finishes
@@ -53,36 +52,6 @@ def process_alive(pid: int) -> bool:
 
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def library_versions() -> dict[str, str]:
@@ -124,7 +93,9 @@ class StageRun:
 
     @classmethod
     def of(cls, cfg: Any, stage: str) -> StageRun:
-        return cls(Path(cfg.run.output_dir) / cfg.run.name, stage)
+        from rlr.paths import run_root
+
+        return cls(run_root(cfg), stage)
 
     # --- state -------------------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ STAGE_ENTRYPOINTS = {
     "sft": "rlr.train.sft:run_sft",
     "train-rl": "rlr.train.rl:run_rl",
     "evaluate": "rlr.evaluate.stage:run_evaluate",
-    "export": "rlr.export:run_export",
+    "export": "rlr.export.stage:run_export",
 }
 # command -> which TRL trainer sections it builds (what --dry-run shows and checks)
 STAGE_TRAINERS = {"sft": ("sft",), "train-rl": ("rl",)}

@@ -1,4 +1,4 @@
-"""Shared fixtures: the offline tiny models (built once per session through `rlr.tiny`) and an in-process CLI."""
+"""Shared fixtures: the offline tiny models (built once per session by `rlr.models.tiny`) and an in-process CLI."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def micro_model(tmp_path_factory) -> Path:
     """~50k-parameter model: for tests that only need a real model to run, not to learn."""
-    from rlr.tiny import build_tiny_model
+    from rlr.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "micro", size="micro", seed=0)
 
@@ -29,7 +29,7 @@ def micro_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """The ~1M-parameter quickstart model, exactly as `rlr tiny-model` builds it."""
-    from rlr.tiny import build_tiny_model
+    from rlr.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny", size="tiny", seed=0)
 

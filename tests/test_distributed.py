@@ -57,7 +57,8 @@ def test_two_process_data_parallel(prepared, command, stage):
     assert sorted(set(steps)) == list(range(1, max_steps + 1)), "ranks stepped together to max_steps, logged once"
     assert summaries[0]["steps"] == max_steps
 
-    from rlr.modeling import load_model_ref, ref_from_dir
+    from rlr.models.loading import load_model_ref
+    from rlr.models.references import ref_from_dir
 
     if stage == "sft":
         from transformers import AutoModelForCausalLM

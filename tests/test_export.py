@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from rlr.modeling import ModelRef, write_lineage
+from rlr.models.references import ModelRef, write_lineage
 from rlr.runs import StageRun
 
 TEXT = "12+7= <think>2+7=9</think> 19"
@@ -277,10 +277,10 @@ def test_full_weights_source_in_float16(cli, preset, micro_model, tmp_path):
 
 
 def test_failed_check_marks_export_failed(cli, preset, micro_model, monkeypatch):
-    import rlr.export_check
+    import rlr.export.check
 
     run_root = build_run(preset, micro_model, stages=("sft",))
-    monkeypatch.setitem(rlr.export_check.TOLERANCE, "float32", (-1.0, 0.0))  # no diff can pass
+    monkeypatch.setitem(rlr.export.check.TOLERANCE, "float32", (-1.0, 0.0))  # no diff can pass
     r = cli("export", preset)
     assert r.code == 1 and "marked failed" in r.stderr
     manifest = json.loads((run_root / "export" / "manifest.json").read_text())

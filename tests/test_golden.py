@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from rl_helpers import prepare, rl_preset
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "values.json"

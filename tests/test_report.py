@@ -133,7 +133,7 @@ def test_report_overlays_two_runs(cli, tmp_path, legends):
 
 def test_more_keys_than_line_styles(tmp_path, legends):
     """Six reward functions on one panel: none dropped (line styles repeat, the legend tells them apart)."""
-    from rlr.report_plots import FIGURES, draw_curves
+    from rlr.report.plots import FIGURES, draw_curves
 
     records = [{"step": s, **{f"rewards/r{i}/mean": i * 0.1 for i in range(6)}} for s in range(1, 4)]
     drawn = draw_curves(FIGURES[0], {"a": records, "b": records}, tmp_path)
@@ -204,8 +204,8 @@ def test_bad_run_dir_exits_2(cli, tmp_path, setup):
 
 def test_running_stage_and_resumed_steps(tmp_path):
     """A resumed stage re-logs steps; the last value per step wins. A running stage shows time so far."""
-    from rlr.report import _wall_time
-    from rlr.report_plots import series
+    from rlr.report.plots import series
+    from rlr.report.stage import _wall_time
 
     records = [{"step": 1, "reward": 0.1}, {"step": 2, "reward": 0.2}, {"step": 2, "reward": 0.3},
                {"step": 3, "reward": float("nan")}, {"reward": 0.9}]

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from rlr.errors import UserError
-from rlr.runs import StageRun, atomic_write_json
+from rlr.files import atomic_write_json
+from rlr.runs import StageRun
 
 
 def test_stage_lifecycle_and_manifest(tmp_path):

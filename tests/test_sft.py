@@ -99,7 +99,7 @@ def test_lora_changes_adapter_weights_and_leaves_base_bit_identical(make_preset,
     from transformers import AutoModelForCausalLM
 
     from rlr.config.load import load_config
-    from rlr.modeling import ref_from_dir
+    from rlr.models.references import ref_from_dir
     from rlr.train.sft import run_sft
 
     preset = sft_preset(make_preset, micro_model, use_lora=True, trainer={"max_steps": 3})

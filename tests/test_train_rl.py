@@ -53,7 +53,7 @@ def _fake_sft_adapter(cfg_run: Path, micro_model: Path) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from rlr.modeling import ModelRef, write_lineage
+    from rlr.models.references import ModelRef, write_lineage
     from rlr.runs import StageRun
 
     stage = StageRun(cfg_run, "sft").start(config={}, overwrite=True, resume=False)
@@ -84,7 +84,8 @@ def test_rl_starts_from_sft_adapter_and_stacks_a_new_lora(cli, tmp_path, micro_m
     # evaluate/export load through the lineage: base + SFT (merged) + RL adapter
     from rlr.config.load import load_config
     from rlr.device import resolve_device
-    from rlr.modeling import load_model_ref, resolve_model_ref
+    from rlr.models.loading import load_model_ref
+    from rlr.models.references import resolve_model_ref
 
     loaded = load_config(preset)
     ref = resolve_model_ref("rl", loaded.cfg)

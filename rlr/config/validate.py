@@ -6,20 +6,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from rlr.config.coerce import Problems
 from rlr.config.load import LoadedConfig
 from rlr.config.trainer import build_trainer_kwargs, check_trainer_section, trainer_class
 from rlr.errors import ConfigError
+from rlr.paths import stage_dir
 
 SOURCE_PREFIXES = ("hf:", "task:", "gym:")
-
-
-def stage_output_dir(loaded: LoadedConfig, stage: str) -> Path:
-    run = loaded.cfg.run
-    return Path(run.output_dir) / run.name / stage
 
 
 def _task_problem_key(name: str, args: dict[str, Any], item: str) -> str:
@@ -124,7 +119,7 @@ def trl_config_kwargs(loaded: LoadedConfig, stage: str, device_flags: dict[str, 
         extra = {"reward_weights": weights} if weights else {}
         extra.update(off_policy_steps(cfg, values, problems))
     return build_trainer_kwargs(
-        stage=stage, trainer_values=values, cls=cls, output_dir=str(stage_output_dir(loaded, stage)),
+        stage=stage, trainer_values=values, cls=cls, output_dir=str(stage_dir(cfg, stage)),
         seed=cfg.run.seed, run_name=f"{cfg.run.name}-{stage}", device_flags=device_flags, on_cpu=on_cpu,
         extra=extra,
     )

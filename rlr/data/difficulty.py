@@ -25,7 +25,7 @@ def estimate_pass_rates(rows: list[dict[str, Any]], cfg: Any, tokenizer: Any, se
     from transformers.utils import logging as hf_logging
 
     from rlr.device import resolve_device
-    from rlr.modeling import load_base_model
+    from rlr.models.loading import load_base_model
     from rlr.rewards.correctness import score_correctness
 
     settings = cfg.data.difficulty

@@ -188,7 +188,7 @@ def load_local_tokenizer(cfg: Any, required: bool) -> Any | None:
 
     The think-insertion check is a courtesy: it must not make prepare-data fetch a tokenizer from the hub.
     """
-    from rlr.modeling import load_tokenizer
+    from rlr.models.loading import load_tokenizer
 
     name = cfg.model.name_or_path
     if not required and not Path(name).is_dir() and not _in_hub_cache(name, cfg.model.revision):

@@ -25,7 +25,8 @@ from rlr.data.prepared import data_dir
 from rlr.data.sources import SourceRows, load_source
 from rlr.data.templates import chat_template_inserts_think, render_prompt, system_prompt
 from rlr.errors import UserError
-from rlr.runs import StageRun, file_sha256
+from rlr.files import file_sha256
+from rlr.runs import StageRun
 from rlr.stage import StageOptions
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,9 @@ SPLITS = ("train", "eval")
 
 
 def data_dir(cfg: Any) -> Path:
-    return Path(cfg.run.output_dir) / cfg.run.name / "data"
+    from rlr.paths import stage_dir
+
+    return stage_dir(cfg, "data")
 
 
 def split_path(cfg: Any, split: str) -> Path:
@@ -43,7 +45,8 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 def verified_split(cfg: Any, split: str) -> tuple[Path, str]:
     """(path, sha256) of a prepared split, checked against what prepare-data recorded: a later stage never trains
     on a file that was deleted, truncated or edited after the data manifest called it complete."""
-    from rlr.runs import StageRun, file_sha256
+    from rlr.files import file_sha256
+    from rlr.runs import StageRun
 
     require_prepared(cfg)
     path = split_path(cfg, split)

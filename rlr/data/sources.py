@@ -71,7 +71,7 @@ def load_source(spec: SourceSpec, *, seed: int, base_dir: Path, split_role: str 
                             "hf:<dataset id>, task:<name> or gym:<name>")
         records, columns = read_file(path, key)
         out = map_records(records, columns, spec, where=str(path), key=key)
-        from rlr.runs import file_sha256
+        from rlr.files import file_sha256
 
         out.sha256 = file_sha256(path)
     if want is not None and want < len(out.rows):

@@ -112,7 +112,8 @@ def build_comparison(eval_dir: Path) -> dict[str, Any]:
 
 
 def write_comparison(eval_dir: Path) -> dict[str, Any]:
-    from rlr.runs import atomic_write_json, is_main_process
+    from rlr.files import atomic_write_json
+    from rlr.runs import is_main_process
 
     comparison = build_comparison(eval_dir)
     if is_main_process():

@@ -53,7 +53,7 @@ def default_model(cfg: Any) -> str:
 
 def resolve_models(specs: list[str], cfg: Any) -> list[tuple[str, str, Any]]:
     """(label, spec, ModelRef) per `--model`; labels must be unique since each gets its own directory."""
-    from rlr.modeling import resolve_model_ref
+    from rlr.models.references import resolve_model_ref
 
     out = []
     for spec in specs or [default_model(cfg)]:
@@ -67,7 +67,7 @@ def resolve_models(specs: list[str], cfg: Any) -> list[tuple[str, str, Any]]:
 
 
 def build_generator(ref: Any, cfg: Any, device: Any) -> Any:
-    from rlr.modeling import load_tokenizer
+    from rlr.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(ref.tokenizer_source(), cfg.model, padding_side="left")
     if cfg.eval.backend == "vllm":
@@ -80,7 +80,7 @@ def build_generator(ref: Any, cfg: Any, device: Any) -> Any:
         return VLLMGenerator(ref.base, ref.adapters[0] if ref.adapters else None, tokenizer, device.dtype,
                              cfg.run.seed)
     from rlr.evaluate.generate import HFGenerator
-    from rlr.modeling import load_model_ref
+    from rlr.models.loading import load_model_ref
 
     model = load_model_ref(ref, cfg.model, device).to(device.device).eval()
     return HFGenerator(model, tokenizer, device.device)
@@ -166,7 +166,8 @@ def identity_of(spec: str, ref: Any, cfg: Any, benchmarks: list[Benchmark], limi
 def evaluate_model(label: str, spec: str, ref: Any, loaded: Any, benchmarks: list[Benchmark], stage: Any,
                    device: Any, opts: Any, limit: int | None) -> dict[str, Any]:
     from rlr.config.coerce import to_dict
-    from rlr.runs import atomic_write_json, atomic_write_text, now_iso
+    from rlr.files import atomic_write_json, atomic_write_text
+    from rlr.runs import now_iso
 
     cfg, ev = loaded.cfg, loaded.cfg.eval
     settings = generation_settings(cfg)
@@ -213,7 +214,7 @@ def reused_results(models: list[tuple[str, str, Any]], stages: dict[str, Any], c
 
 def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
     from rlr.device import resolve_device
-    from rlr.modeling import run_root
+    from rlr.paths import run_root
     from rlr.runs import StageRun
 
     cfg, ev = loaded.cfg, loaded.cfg.eval

@@ -67,7 +67,7 @@ def _sample(loaded: Any, rows: list[dict[str, Any]], samples: int) -> tuple[list
     from rlr.device import resolve_device
     from rlr.evaluate.generate import GenerationSettings
     from rlr.evaluate.stage import build_generator
-    from rlr.modeling import resolve_model_ref
+    from rlr.models.references import resolve_model_ref
     from rlr.runs import StageRun
 
     cfg = loaded.cfg

@@ -10,7 +10,8 @@ repeated `num_generations` times in consecutive rows) and whose output dict TRL 
 for the next `steps_per_generation` optimiser steps. The override calls `super()` again on fresh prompts drawn
 from the train set, keeps the groups with a non-zero advantage, and re-assembles one output of the same number of
 rows (re-padding the per-row tensors). No TRL code is copied; `check_hook` fails at startup with a clear message
-if a TRL upgrade renames the method, and `concat_batches` refuses keys it does not know how to merge (both in rlr/trl_internals.py).
+if a TRL upgrade renames the method, and `concat_batches` refuses keys it does not know how to merge (the hook
+and its keys: rlr/trl_internals.py).
 
 Several processes: TRL computes advantages over the gathered generation batch (a group may straddle two ranks) and
 hands each rank its slice in rank order. So each rank gathers every rank's rows, all ranks take the same decisions

@@ -19,7 +19,8 @@ from typing import Any
 
 from rlr.config.load import LoadedConfig
 from rlr.errors import UserError
-from rlr.modeling import ModelRef, stage_model_dir
+from rlr.models.references import ModelRef
+from rlr.paths import stage_model_dir
 from rlr.runs import StageRun
 from rlr.stage import StageOptions
 
@@ -85,7 +86,7 @@ def data_inputs(cfg: Any) -> dict[str, Any]:
 def run_rl(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
     from rlr.config.validate import build_trl_config
     from rlr.device import resolve_device
-    from rlr.modeling import resolve_model_ref
+    from rlr.models.references import resolve_model_ref
     from rlr.train.loop import resume_checkpoint
 
     cfg = loaded.cfg
@@ -148,7 +149,7 @@ def _trainer_class(trainer_type: str) -> type:
 def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: list[Any], weights: list[float],
                   device: Any, run: StageRun) -> Any:
     from rlr.data.prepared import load_split_dataset
-    from rlr.modeling import check_lora_targets, load_model_ref, load_tokenizer, peft_lora_config
+    from rlr.models.loading import check_lora_targets, load_model_ref, load_tokenizer, peft_lora_config
     from rlr.train.rl_logging import AccuracyLog, BatchRecorder, SampleLog, record_rewards
 
     cfg = loaded.cfg
@@ -195,7 +196,7 @@ def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: li
 
 def save_model(trainer: Any, cfg: Any, init_ref: ModelRef) -> Path:
     """rl/model/: the RL adapter (lineage: base + earlier adapters + this one) or full weights."""
-    from rlr.modeling import write_lineage
+    from rlr.models.references import write_lineage
 
     model_dir = stage_model_dir(cfg, "rl")
     trainer.save_model(str(model_dir))  # the adapter or full weights, and the tokenizer (TRL saves processing_class)

@@ -17,7 +17,6 @@ from typing import Any
 from transformers import TrainerCallback
 
 
-
 class BatchRecorder:
     """The latest batch each reward function scored: prompts, completions and that function's scores."""
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from rlr.config.load import LoadedConfig
 from rlr.errors import UserError
-from rlr.modeling import ModelRef
+from rlr.models.references import ModelRef
 from rlr.runs import StageRun
 from rlr.stage import StageOptions
 
@@ -24,7 +24,7 @@ from rlr.stage import StageOptions
 def resolve_init(cfg: Any) -> ModelRef:
     """sft.init_from: base (default), a stage of this run, or a model/adapter path; local paths made absolute
     so the lineage written next to the adapter still loads from any working directory."""
-    from rlr.modeling import resolve_model_ref
+    from rlr.models.references import resolve_model_ref
 
     ref = resolve_model_ref(cfg.sft.init_from or "base", cfg)
     if Path(ref.base).exists():
@@ -79,7 +79,8 @@ def tokens_per_second(trainer: Any, start_step: int, train_time: float) -> float
 
 def save_final_model(trainer: Any, cfg: Any, init: ModelRef) -> Path:
     """Standard HF layout in sft/model/: full weights + tokenizer, or adapter + tokenizer + rlr_model.json."""
-    from rlr.modeling import stage_model_dir, write_lineage
+    from rlr.models.references import write_lineage
+    from rlr.paths import stage_model_dir
     from rlr.runs import is_main_process
 
     model_dir = stage_model_dir(cfg, "sft").resolve()
@@ -98,7 +99,7 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
     from rlr.config.validate import build_trl_config
     from rlr.data.prepared import load_split_dataset
     from rlr.device import resolve_device
-    from rlr.modeling import check_lora_targets, load_model_ref, load_tokenizer, peft_lora_config
+    from rlr.models.loading import check_lora_targets, load_model_ref, load_tokenizer, peft_lora_config
     from rlr.train.loop import resume_checkpoint, train_with_hygiene
     from rlr.train.sft_data import check_chat_template, sft_dataset
 

@@ -58,8 +58,8 @@ def main() -> None:
     from transformers import AutoModelForCausalLM
 
     from rlr.evaluate.generate import GenerationSettings, HFGenerator
-    from rlr.modeling import load_tokenizer
-    from rlr.tiny import build_tiny_model
+    from rlr.models.loading import load_tokenizer
+    from rlr.models.tiny import build_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:
         path = build_tiny_model(Path(tmp) / "tiny", size="tiny", seed=0)

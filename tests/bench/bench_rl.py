@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     opts = parser.parse_args()
 
-    from rlr.tiny import build_tiny_model
+    from rlr.models.tiny import build_tiny_model
 
     root = Path(tempfile.mkdtemp(prefix="bench-rl-"))
     model = build_tiny_model(root / "tiny", size="tiny", seed=0)

@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--lora", action="store_true", help="LoRA r16 instead of full-parameter training")
     opts = parser.parse_args()
 
-    from rlr.tiny import build_tiny_model
+    from rlr.models.tiny import build_tiny_model
 
     root = Path(tempfile.mkdtemp(prefix="bench-sft-"))
     model = build_tiny_model(root / "tiny", size="tiny", seed=0)

@@ -29,9 +29,11 @@ from typing import Any
 from rlr.config.load import LoadedConfig
 from rlr.device import DeviceInfo
 from rlr.errors import UserError
-from rlr.export_check import CHECK_TEXT, TOLERANCE, ExportCheckFailed, failure_reason, logit_check, reload_logits
-from rlr.modeling import LINEAGE_FILE, ModelRef, load_model_ref, load_tokenizer, resolve_model_ref, torch_dtype
-from rlr.runs import LOCK_FILE, StageRun, atomic_write_json, file_sha256, process_alive, read_json
+from rlr.export.check import CHECK_TEXT, TOLERANCE, ExportCheckFailed, failure_reason, logit_check, reload_logits
+from rlr.files import atomic_write_json, file_sha256, read_json
+from rlr.models.loading import load_model_ref, load_tokenizer, torch_dtype
+from rlr.models.references import LINEAGE_FILE, ModelRef, resolve_model_ref
+from rlr.runs import LOCK_FILE, StageRun, process_alive
 from rlr.stage import StageOptions
 
 NOT_EXPORTED = {LINEAGE_FILE, "training_args.bin", "manifest.json", "config.yaml", "metrics.jsonl", LOCK_FILE}
@@ -114,7 +116,7 @@ def recover_leftovers(target: Path) -> None:
 
 def run_export(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
     from rlr.config.coerce import to_dict
-    from rlr.export_card import check_push_possible, push_to_hub, write_model_card
+    from rlr.export.card import check_push_possible, push_to_hub, write_model_card
 
     cfg = loaded.cfg
     if opts.resume:

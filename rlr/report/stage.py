@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from rlr.errors import UserError
-from rlr.runs import STAGES, atomic_write_text, read_json
+from rlr.files import atomic_write_text, read_json
+from rlr.runs import STAGES
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def _fmt(value: Any) -> str:
 
 
 def _first_last(records: list[dict[str, Any]], key: str) -> str | None:
-    from rlr.report_plots import series
+    from rlr.report.plots import series
 
     steps, values = series(records, key)
     if not steps:
@@ -247,7 +248,7 @@ def _run_section(run: RunData) -> list[str]:
 
 def write_report(run_dirs: list[Path], out: Path | None) -> Path:
     """Write `<out>/report.md` and its PNGs (default out: `<first run>/report/`); returns the report.md path."""
-    from rlr.report_plots import FIGURES, SMOOTH_FROM, draw_curves, draw_eval
+    from rlr.report.plots import FIGURES, SMOOTH_FROM, draw_curves, draw_eval
 
     if not run_dirs:
         raise UserError("pass at least one run directory, e.g. rlr report runs/<name>")

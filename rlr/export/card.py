@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from rlr.errors import UserError
-from rlr.runs import atomic_write_text, library_versions, read_json
+from rlr.files import atomic_write_text, read_json
+from rlr.runs import library_versions
 
 RL_KEYS = ("learning_rate", "max_steps", "num_train_epochs", "per_device_train_batch_size", "num_generations",
            "max_completion_length", "temperature", "loss_type", "scale_rewards", "beta", "epsilon", "epsilon_high",
