@@ -65,7 +65,7 @@ def run_prepare(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
     return {"run": cfg.run.name, "data_dir": str(data_dir(cfg)), "train_rows": counts["train"],
             "eval_rows": counts["eval"], "by_source": prepared.by_source, "dropped": prepared.dropped,
             "sha256": {name: sha for name, sha in written.items()}, "warnings": prepared.warnings,
-            "duration_s": stage.manifest().get("duration_s")}
+            "wall_s": stage.manifest().get("duration_s")}
 
 
 def build_splits(loaded: LoadedConfig) -> Prepared:

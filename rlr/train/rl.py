@@ -84,6 +84,7 @@ def data_inputs(cfg: Any) -> dict[str, Any]:
 
 
 def run_rl(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
+    from rlr.config.coerce import to_dict
     from rlr.config.validate import build_trl_config
     from rlr.device import resolve_device
     from rlr.models.references import resolve_model_ref
@@ -110,7 +111,7 @@ def run_rl(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
 
         check_hook(_trainer_class(cfg.rl.trainer_type))
 
-    run.start(config=loaded.raw, overwrite=opts.overwrite, resume=opts.resume, device=device.as_dict(),
+    run.start(config=to_dict(cfg), overwrite=opts.overwrite, resume=opts.resume, device=device.as_dict(),
               inputs={"data": data, "init_from": init, "init_model": init_ref.as_dict(),
                       "algorithm": cfg.rl.algorithm, "trainer": cfg.rl.trainer_type})
     t0 = time.time()
@@ -197,6 +198,7 @@ def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: li
 def save_model(trainer: Any, cfg: Any, init_ref: ModelRef) -> Path:
     """rl/model/: the RL adapter (lineage: base + earlier adapters + this one) or full weights."""
     from rlr.models.references import write_lineage
+    from rlr.runs import is_main_process
 
     model_dir = stage_model_dir(cfg, "rl")
     trainer.save_model(str(model_dir))  # the adapter or full weights, and the tokenizer (TRL saves processing_class)
@@ -205,7 +207,8 @@ def save_model(trainer: Any, cfg: Any, init_ref: ModelRef) -> Path:
         ref = ModelRef(base=_absolute(init_ref.base), adapters=[*map(_absolute, init_ref.adapters), here], label="rl")
     else:
         ref = ModelRef(base=here, label="rl")
-    write_lineage(model_dir, ref)
+    if is_main_process():  # as sft's save: one writer under accelerate launch
+        write_lineage(model_dir, ref)
     return model_dir
 
 

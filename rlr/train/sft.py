@@ -155,5 +155,5 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
             "resumed_from": checkpoint,
         }
         run.finish("complete", outputs=summary)
-    summary["wall_time_s"] = round(time.time() - started, 2)
+    summary["wall_s"] = round(time.time() - started, 2)  # the key every stage summary uses
     return summary
