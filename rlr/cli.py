@@ -7,7 +7,6 @@ and every `rlr <command> --help` stay fast. Exit codes: 0 ok, 1 run failed or a 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -61,13 +60,19 @@ def _root(
     """rlr: one YAML preset, one command per stage."""
 
 
+def _print_json(payload: Any) -> None:
+    from rlr.console import print_json
+
+    print_json(payload)
+
+
 def _emit(summary: dict[str, Any], as_json: bool, title: str) -> None:
     from rlr.runs import is_main_process
 
     if not is_main_process():
         return  # under accelerate every rank returns a summary; one is printed
     if as_json:
-        typer.echo(json.dumps(summary, default=str))
+        _print_json(summary)
         return
     from rlr.console import print_summary
 
@@ -166,7 +171,7 @@ def pipeline(preset: Preset, overrides: Overrides = None, json_out: Json = False
     loaded = load_config(preset, overrides or [], stages=("data", "sft", "rl", "eval", "export"))
     summary = run_pipeline(loaded, overwrite=overwrite, as_json=json_out)
     if json_out:
-        typer.echo(json.dumps(summary, default=str))
+        _print_json(summary)
 
 
 @app.command()
@@ -251,7 +256,7 @@ def rewards_check(preset: Preset, overrides: Overrides = None,
     summary = run_reward_doctor(load_config(preset, overrides or []), completions_file=completions,
                                 samples=samples, prompts=prompts, as_json=json_out)
     if json_out:
-        typer.echo(json.dumps(summary, default=str))
+        _print_json(summary)
 
 
 def _maybe_launch(command: str, preset: str, overrides: list[str] | None, num_processes: int,
@@ -271,6 +276,10 @@ def main() -> None:
     from rlr.errors import GateFailed, UserError
 
     debug = "--debug" in sys.argv
+    if "--json" in sys.argv:
+        from rlr.console import protect_json_stdout
+
+        protect_json_stdout()
 
     # rlr draws one rich progress view per stage; the libraries' own tqdm bars (map, tokenize, load, save) would
     # bury it. Set before those libraries are imported, which happens inside the commands.
@@ -292,7 +301,7 @@ def main() -> None:
         _fail(f"error: {e}", e.exit_code, debug)
     except GateFailed as e:
         if e.summary is not None and "--json" in sys.argv:
-            typer.echo(json.dumps(e.summary, default=str))
+            _print_json(e.summary)
         typer.echo(f"gate failed: {e}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:

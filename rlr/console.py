@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 stderr = Console(stderr=True)
+_json_stdout: Any = None  # the real stdout once protect_json_stdout() moved fd 1 to stderr
+
+
+def protect_json_stdout() -> None:
+    """--json promises stdout holds the summary alone: from here on, whatever else writes to fd 1 (a reward's or a
+    library's print, a C extension, a subprocess) lands on stderr, and `print_json` writes to the real stdout.
+    Only when stdout is the process's fd 1 (not under a capturing test harness)."""
+    global _json_stdout
+    if _json_stdout is not None:
+        return
+    try:
+        if sys.stdout.fileno() != 1:
+            return
+    except (AttributeError, OSError, ValueError):
+        return
+    sys.stdout.flush()
+    _json_stdout = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+
+
+def print_json(payload: Any) -> None:
+    stream = _json_stdout or sys.stdout
+    stream.write(json.dumps(payload, default=str) + "\n")
+    stream.flush()
 
 
 def _fmt(value: Any) -> str:
@@ -49,7 +75,7 @@ def print_validation(loaded: Any, report: dict[str, Any], as_json: bool) -> None
         "trl": report["trl"],
     }
     if as_json:
-        print(json.dumps(payload, default=str))  # noqa: T201 - the CLI's stdout contract
+        print_json(payload)  # the CLI's stdout contract
         return
     stderr.rule(f"resolved config: {loaded.path}")
     stderr.print(yaml.safe_dump(resolved, sort_keys=False), highlight=False, markup=False)

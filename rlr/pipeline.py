@@ -77,8 +77,22 @@ def check_band(cfg: Any, label: str) -> None:
     if not low <= acc <= high:
         raise GateFailed(
             f"the {label} model's sampled accuracy {acc:.1%} is outside pipeline.rl_band [{low:.0%}, {high:.0%}] "
-            "where RL can help; adjust the SFT budget (sft.trainer.max_steps) or the band"
+            f"where RL can help; {band_fix(cfg, acc, low)}"
         )
+
+
+def band_fix(cfg: Any, acc: float, low: float) -> str:
+    """The knob to turn: stop SFT on the metric itself (sft.stop_at) rather than re-guessing a step count."""
+    spec = cfg.sft.stop_at
+    if "sft" not in cfg.pipeline.stages:
+        return "start RL from a stronger model (rl.init_from) or move the band"
+    if spec.value is None:
+        return (f"let SFT stop when it gets there (sft.stop_at.value={max(low, 0.05):.2f}, checked every "
+                f"sft.stop_at.every steps) instead of after sft.trainer.max_steps, or move the band")
+    if acc < low:
+        return (f"sft.stop_at.value={spec.value} was not reached within sft.trainer.max_steps; raise max_steps or "
+                "the learning rate, or lower the band")
+    return f"lower sft.stop_at.value (now {spec.value}) or check it more often (sft.stop_at.every), or raise the band"
 
 
 def run_pipeline(loaded: LoadedConfig, *, overwrite: bool = False, as_json: bool = False) -> dict[str, Any]:

@@ -38,6 +38,11 @@ def preset_summary(path: Path) -> str:
     return ""
 
 
+def _files_in(directory: Path) -> str:
+    found = sorted(str(p) for p in directory.glob("*.y*ml"))[:3]
+    return f", e.g. {', '.join(found)}" if found else ""
+
+
 def resolve_preset(ref: str, relative_to: Path | None = None) -> Path:
     """A preset reference: a path (absolute, relative to `relative_to` or the cwd) or a shipped name."""
     candidates = []
@@ -54,6 +59,10 @@ def resolve_preset(ref: str, relative_to: Path | None = None) -> Path:
     for c in candidates:
         if c.is_file():
             return c.resolve()
+    for c in candidates:
+        if c.is_dir():
+            raise UserError(f"{ref} is a directory, not a preset file; give a YAML file"
+                            f"{_files_in(c)} (or a shipped name: `rlr presets list`)")
     from rlr.config.coerce import suggest
 
     hint = suggest(ref.removesuffix(".yaml"), list_presets())

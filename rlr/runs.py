@@ -202,6 +202,26 @@ class StageRun:
             torn = f.tell() > 0 and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n"  # a kill mid-append
             f.write((b"\n" if torn else b"") + (json.dumps(record, default=float) + "\n").encode())
 
+    def drop_metrics_after(self, step: int) -> int:
+        """On --resume from checkpoint-N: the steps after N are trained again, so their records from the killed
+        attempt go (else metrics.jsonl held them twice: 23 and 26 lines for 21 steps). Returns how many went."""
+        if not is_main_process() or not self.metrics_path.is_file():
+            return 0
+        from rlr.files import atomic_write_text
+
+        lines = self.metrics_path.read_text(errors="replace").splitlines()
+        kept = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a torn line from the kill
+            if not isinstance(record, dict) or not isinstance(record.get("step"), int) or record["step"] <= step:
+                kept.append(line)
+        if len(kept) != len(lines):
+            atomic_write_text(self.metrics_path, "".join(line + "\n" for line in kept))
+        return len(lines) - len(kept)
+
     def read_metrics(self) -> list[dict[str, Any]]:
         """The logged records; a torn line (a kill mid-append) is skipped, not fatal to the run that reads it."""
         if not self.metrics_path.is_file():

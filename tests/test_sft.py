@@ -153,12 +153,17 @@ def test_resume_ends_like_an_uninterrupted_run(make_preset, cli, tmp_path, micro
     # A kill while saving the next checkpoint leaves it without trainer_state.json (written last): passed over.
     (stage.path / "checkpoint-6").mkdir()
     (stage.path / "checkpoint-6" / "model.safetensors").write_bytes(b"half")
+    # ... after logging steps 4-6 (and tearing the last line): records that the resumed run replays.
+    with open(stage.path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 4, "loss": 9.0}\n{"step": 5, "loss": 9.0}\n{"step": 6, "lo')
     resumed = run_sft(loaded, StageOptions(resume=True))
 
     assert resumed["steps"] == straight["steps"] == 7
     assert resumed["resumed_from"].endswith("checkpoint-3")
     assert resumed["final_loss"] == pytest.approx(straight["final_loss"], rel=1e-5)
     assert losses(stage.path)[-4:] == pytest.approx(losses(sft_dir(tmp_path, "straight"))[-4:], rel=1e-5)
+    steps = [r["step"] for r in read_jsonl(stage.path / "metrics.jsonl") if "loss" in r]
+    assert steps == list(range(1, 8)), steps  # each step once: the killed attempt's 4-6 were dropped on resume
     manifest = stage.manifest()
     assert manifest["status"] == "complete" and manifest["attempts"] == 2 and manifest["resumed"]
 

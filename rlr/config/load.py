@@ -40,6 +40,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
         data = load_yaml(path.read_text())
     except OSError as e:
         raise UserError(f"cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path} is not UTF-8 text (byte {e.start} is 0x{e.object[e.start]:02x}); a preset is a "
+                        "UTF-8 YAML file") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -211,9 +214,17 @@ def load_config(preset: str | Path, overrides: list[str] | None = None, stages: 
     return loaded
 
 
+def _is_plain_name(name: str) -> bool:
+    return not any(c in name for c in "/\\\0") and not name.startswith(".") and name.strip() == name
+
+
 def _check_required(cfg: Config, problems: Problems) -> None:
     if not cfg.run.name:
         problems.add("run.name", "required; set a name for this run, e.g. run: {name: my-experiment}")
+    elif not _is_plain_name(cfg.run.name):
+        # A name is one directory under run.output_dir: `../x` or `/x` would write outside it.
+        problems.add("run.name", f"{cfg.run.name!r} is not a plain directory name (no '/', '\\', '..' or leading "
+                     "'.'); name the run e.g. my-experiment, and choose the parent with run.output_dir")
     if not cfg.model.name_or_path:
         problems.add("model.name_or_path", "required; a hub model id or a local model directory")
     for i, src in enumerate(cfg.data.train + cfg.data.eval):

@@ -115,6 +115,20 @@ class RewardSpec:
     name: str = doc("Built-in reward name (see `rlr rewards list`), module.path:function or file.py:function.", "")
     weight: float = doc("Weight of this reward in the total.", 1.0)
     args: dict[str, Any] = doc("Arguments of a parameterized reward.", factory=dict)
+    timeout_s: float | None = doc("Time limit of one call (one batch) during training: past it the batch scores 0 "
+                                  "and is logged; 3 in a row stop the run. null: 120 s.", None)
+
+
+@dataclass
+class StopAtSection:
+    metric: Literal["sampled_accuracy", "greedy_accuracy"] = doc(
+        "Held-out metric, computed by rlr evaluate's code on the run's eval split with eval's sampling settings.",
+        "sampled_accuracy")
+    value: float | None = doc("Stop SFT once the metric reaches this (0-1); null: off, train sft.trainer.max_steps.")
+    every: int = doc("Check every this many optimiser steps.", 25)
+    start: int = doc("First step at which to check (earlier checks would only cost time).", 0)
+    problems: int = doc("Eval-split problems per check (the first N).", 200)
+    samples: int = doc("Completions per problem per check (sampled_accuracy).", 2)
 
 
 @dataclass
@@ -122,6 +136,8 @@ class SFTSection:
     use_lora: bool = doc("Train a LoRA adapter (lora section); false: full-parameter (needed from random init).", True)
     init_from: str | None = doc("Start from: base (model.name_or_path) or a model/adapter path.", None)
     completion_only_loss: bool = doc("Loss on the completion only; false: on the whole sequence.", True)
+    stop_at: StopAtSection = doc("Stop on a held-out metric instead of a step count (max_steps stays the cap).",
+                                 factory=StopAtSection)
     trainer: dict[str, Any] = doc("Any trl.SFTConfig field (learning_rate, max_steps, max_length, packing ...).",
                                   factory=dict)
 

@@ -27,6 +27,28 @@ OWNED_KEYS = {
 }
 
 
+# Counts that TRL takes as given and divides by (num_generations=0 raised ZeroDivisionError deep inside TRL; a zero
+# batch size passed `rlr validate`): at least 1. max_steps may also be -1 (train by num_train_epochs).
+POSITIVE_KEYS = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
+                 "num_generations", "num_generations_eval", "max_completion_length", "max_prompt_length",
+                 "max_length", "steps_per_generation", "generation_batch_size", "num_iterations", "logging_steps",
+                 "save_steps", "save_total_limit", "eval_steps")
+
+
+def check_counts(section: str, values: dict[str, Any], problems: Problems) -> None:
+    for key in POSITIVE_KEYS:
+        value = values.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 1:
+            problems.add(f"{section}.{key}", f"{value} must be at least 1")
+    steps = values.get("max_steps")
+    if isinstance(steps, int) and not isinstance(steps, bool) and (steps == 0 or steps < -1):
+        problems.add(f"{section}.max_steps", f"{steps} must be a positive number of steps (or -1: train by "
+                     "num_train_epochs)")
+    epochs = values.get("num_train_epochs")
+    if isinstance(epochs, (int, float)) and not isinstance(epochs, bool) and epochs <= 0:
+        problems.add(f"{section}.num_train_epochs", f"{epochs} must be positive")
+
+
 def trainer_class(stage: str, trainer_type: str = "grpo") -> type:
     if stage == "sft":
         from trl import SFTConfig
@@ -69,6 +91,7 @@ def check_trainer_section(section: str, values: dict[str, Any], cls: type, probl
             out[key] = coerce_value(value, tp)
         except ValueError as e:
             problems.add(dotted, str(e))
+    check_counts(section, out, problems)
     return out
 
 

@@ -159,12 +159,32 @@ def check_dynamic_sampling(loaded: LoadedConfig, problems: Problems) -> None:
                      "rl.trainer.beta=0 or rl.dynamic_sampling.enabled=false")
 
 
+def check_stop_at(loaded: LoadedConfig, problems: Problems) -> None:
+    """sft.stop_at: a reachable value, positive counts, and held-out problems to measure on."""
+    cfg = loaded.cfg
+    spec = cfg.sft.stop_at
+    if spec.value is None:
+        return
+    if not 0 < spec.value <= 1:
+        problems.add("sft.stop_at.value", f"{spec.value} is not an accuracy; give a value in (0, 1], e.g. 0.4")
+    for key in ("every", "problems", "samples"):
+        if getattr(spec, key) < 1:
+            problems.add(f"sft.stop_at.{key}", f"{getattr(spec, key)} must be a positive integer")
+    if spec.start < 0:
+        problems.add("sft.stop_at.start", f"{spec.start} must be >= 0")
+    if not cfg.data.eval and not cfg.data.eval_holdout:
+        problems.add("sft.stop_at", "measures on the run's eval split, and this preset has none; add data.eval "
+                     "(or data.eval_holdout), or set sft.stop_at.value=null")
+
+
 def run_checks(loaded: LoadedConfig, stages: tuple[str, ...], problems: Problems) -> None:
     """Checks beyond the schema, for the stages about to run; problems are appended, not raised."""
     from rlr.device import resolve_device
 
     if {"data", "sft", "rl", "eval"} & set(stages):
         check_sources(loaded, problems)
+    if "sft" in stages:
+        check_stop_at(loaded, problems)
     if "rl" in stages:
         check_rewards(loaded, problems)
         check_dynamic_sampling(loaded, problems)

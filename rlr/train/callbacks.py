@@ -38,6 +38,8 @@ class RunDirMetrics(TrainerCallback):
         # On --resume the state comes from the checkpoint: measure the first interval from there, not from step 0
         # (which made the first step_time_s / tokens_per_s after a resume meaningless). Token counters differ:
         # GRPO's lives in the state and resumes, SFT's restarts at 0 (see on_log's guard).
+        if state.global_step > 0:  # resumed from checkpoint-<global_step>: the later records are replayed
+            self.run.drop_metrics_after(state.global_step)
         self._last_time, self._last_step = time.time(), state.global_step
         self._last_tokens = float(getattr(state, "num_input_tokens_seen", 0) or 0)
 

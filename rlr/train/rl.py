@@ -73,6 +73,13 @@ def reward_setup(loaded: LoadedConfig, max_completion_length: int) -> tuple[list
         cache = max(1, min(cache, max_completion_length))
         funcs.append(build_reward("overlong", {"max_completion_len": max_completion_length,
                                                "soft_punish_cache": cache}))
+    import inspect
+
+    from rlr.rewards.guard import GuardedReward
+
+    timeouts = [spec.timeout_s for spec in cfg.rewards] + [None] * (len(funcs) - len(cfg.rewards))
+    funcs = [f if inspect.iscoroutinefunction(f) else GuardedReward(f, timeout_s=120.0 if t is None else t)
+             for f, t in zip(funcs, timeouts, strict=True)]  # TRL awaits async rewards itself
     return funcs, reward_weights(cfg)  # the one list the TRL config was built with (validate shows it)
 
 

@@ -91,6 +91,17 @@ def save_final_model(trainer: Any, cfg: Any, init: ModelRef) -> Path:
     return model_dir
 
 
+def warn_if_not_reached(stop_at: Any, steps: int) -> None:
+    if stop_at.reached_at is not None:
+        return
+    from rlr.console import stderr
+
+    last = stop_at.history[-1][stop_at.spec.metric] if stop_at.history else None
+    seen = f"the last check gave {last:.1%}" if last is not None else "no check ran"
+    stderr.print(f"[yellow]sft.stop_at: {stop_at.spec.metric} never reached {stop_at.spec.value:.0%} in {steps} steps "
+                 f"({seen}); raise sft.trainer.max_steps or lower sft.stop_at.value[/yellow]")
+
+
 def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | None = None) -> dict[str, Any]:
     """The sft stage. `callbacks` are extra TrainerCallbacks (tests and programmatic use)."""
     from transformers import set_seed
@@ -126,6 +137,13 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
         check_lora_targets(model, cfg.lora)
         peft_config = peft_lora_config(cfg.lora)
 
+    callbacks = list(callbacks or [])
+    stop_at = None
+    if cfg.sft.stop_at.value is not None:
+        from rlr.train.stop_at import StopAtMetric
+
+        stop_at = StopAtMetric(cfg.sft.stop_at, loaded, init.tokenizer_source())
+        callbacks.append(stop_at)
     existed = stage.path.exists()
     try:
         trainer = build_trainer(model, args, dataset, eval_dataset, tokenizer, peft_config, callbacks)
@@ -154,6 +172,9 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
             "use_lora": cfg.sft.use_lora,
             "resumed_from": checkpoint,
         }
+        if stop_at is not None:
+            summary["stop_at"] = stop_at.summary()
+            warn_if_not_reached(stop_at, summary["steps"])
         run.finish("complete", outputs=summary)
     summary["wall_s"] = round(time.time() - started, 2)  # the key every stage summary uses
     return summary
