@@ -139,8 +139,7 @@ def read_file(path: Path, key: str = "data.train[0]") -> tuple[list[dict[str, An
 
             records = pq.read_table(path).to_pylist()
         elif suffix == ".csv":
-            with open(path, newline="", encoding="utf-8") as f:
-                records = list(csv.DictReader(f))
+            records = _csv_records(path)
         elif suffix == ".json":
             records = _json_records(json.loads(path.read_text(encoding="utf-8")), path)
         else:
@@ -154,6 +153,25 @@ def read_file(path: Path, key: str = "data.train[0]") -> tuple[list[dict[str, An
         raise UserError(f"{path} holds no rows; point {key}.source at a non-empty file")
     columns = list(dict.fromkeys(k for r in records[:100] if isinstance(r, dict) for k in r))
     return records, columns
+
+
+def _csv_records(path: Path) -> list[dict[str, Any]]:
+    """Strict quoting: a lenient reader let one unterminated quote swallow the rest of the file into one field."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f, strict=True)
+        records: list[dict[str, Any]] = []
+        try:
+            for record in reader:
+                records.append(record)
+        except csv.Error as e:
+            raise UserError(f"cannot read {path}: {e} in the record after data row {len(records)} (an unterminated "
+                            "or stray quote?); quote fields that hold commas, quotes or newlines, doubling inner "
+                            "quotes") from None
+    short = sum(1 for r in records if None in r.values())
+    if short:
+        raise UserError(f"cannot read {path}: {short} row(s) have fewer fields than the header "
+                        f"({', '.join(reader.fieldnames or [])}); fix the file's quoting or columns")
+    return records
 
 
 def _json_records(data: Any, path: Path) -> list[dict[str, Any]]:
@@ -203,9 +221,16 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
     if answer_format == "auto":
         answer_format = out.answer_format = detect_answer_format(
             _text(r.get(spec.answer)) for r in records[:200] if isinstance(r, dict))
+    structured: dict[str, Any] = {}  # role -> an example list/dict value (a nested column, not text)
     for i, record in enumerate(records):
         if record is _INVALID or not isinstance(record, dict):
             out.dropped["invalid_json"] += 1
+            continue
+        nested = [role for role in ("question", "answer") if isinstance(record.get(getattr(spec, role)),
+                                                                       (list, dict))]
+        if nested:
+            structured.setdefault(nested[0], record.get(getattr(spec, nested[0])))
+            out.dropped[f"{nested[0]}_not_text"] += 1  # an answer [1, 2] was stored as the string '[1, 2]'
             continue
         question = _text(record.get(spec.question))
         if not question:
@@ -226,6 +251,18 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         if extras:
             meta["fields"] = extras  # e.g. MATH's level/type: lets evaluate and reports slice by them
         out.rows.append({"question": question, "answer": answer, "solution": solution, "task": task, "meta": meta})
+    for role, example in structured.items():
+        column = getattr(spec, role)
+        kind = "lists" if isinstance(example, list) else "nested records"
+        text = repr(example) if len(repr(example)) <= 60 else repr(example)[:57] + "..."
+        message = (f"{key}.{role}: column '{column}' of {where} holds {kind} (e.g. {text}), not text: "
+                   f"{out.dropped[f'{role}_not_text']} of {len(records)} rows dropped")
+        if not out.rows:
+            raise UserError(f"{message}; flatten that column to text or point {key}.{role} at a text column")
+        out.warnings.append(message)
+    if out.dropped["invalid_json"]:
+        out.warnings.append(f"{key}: {out.dropped['invalid_json']} of {len(records)} lines of {where} are not valid "
+                            "JSON objects (a truncated last line?) and were dropped")
     return out
 
 

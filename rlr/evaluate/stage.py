@@ -212,6 +212,18 @@ def reused_results(models: list[tuple[str, str, Any]], stages: dict[str, Any], c
     return out
 
 
+def say_interrupted(models: list[tuple[str, str, Any]], results: dict[str, Any], eval_dir: Path) -> None:
+    """Ctrl-C: which evaluations are kept (complete ones are reused by the next run) and how to go on."""
+    from rlr.console import stderr
+
+    done = [label for label, _, _ in models if label in results]
+    cut = next((label for label, _, _ in models if label not in results), None)
+    kept = f"results of {', '.join(done)} are kept in {eval_dir}" if done else "no model's evaluation had finished"
+    stderr.print(f"evaluate interrupted during {cut}: {kept}; {cut}'s partial samples were discarded. Rerun the same "
+                 "command to go on (complete evaluations are reused, not redone)", markup=False, highlight=False,
+                 soft_wrap=True)
+
+
 def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
     from rlr.device import resolve_device
     from rlr.paths import run_root
@@ -246,6 +258,9 @@ def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
             if label not in results:
                 results[label] = evaluate_model(label, spec, ref, loaded, benchmarks, stages[label], device, opts,
                                                 limit)
+    except KeyboardInterrupt:
+        say_interrupted(models, results, eval_dir)
+        raise
     finally:  # a later model failing must not leave the comparison without the ones that finished
         comparison = write_comparison(eval_dir)
     print_comparison(comparison)

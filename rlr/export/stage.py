@@ -150,8 +150,14 @@ def run_export(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
         error = None if check["passed"] else failure_reason(check)
         run.finish(status, outputs={"files": files, "dtype": dtype, "merged": merge, "check": check}, error=error)
         publish(tmp, target)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, KeyboardInterrupt):
+            from rlr.console import stderr
+
+            kept = f"the previous export in {target} is untouched" if target.exists() else f"{target} was not created"
+            stderr.print(f"export interrupted: the partial copy was removed and {kept}; rerun the same command to "
+                         "export again", markup=False, highlight=False, soft_wrap=True)
         raise
     if not check["passed"]:
         raise ExportCheckFailed(f"{error}; the export in {target} is marked failed (report this with the manifest)")

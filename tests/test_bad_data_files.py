@@ -1,0 +1,57 @@
+"""Data files that used to be accepted silently (issue 21): each now gives an error or a visible warning with counts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def data_preset(make_preset, tmp_path: Path, source: Path) -> Path:
+    return make_preset("some/model", data={"train": {"source": str(source)}})
+
+
+def test_a_list_answer_and_a_truncated_last_line_are_dropped_and_counted_aloud(cli, make_preset, tmp_path):
+    source = tmp_path / "rows.jsonl"
+    source.write_text('{"question": "1+1=", "answer": "2"}\n{"question": "2+2=", "answer": [1, 2]}\n'
+                      '{"question": "3+3=", "answer": "6"}\n{"question": "4+4=", "ans')
+    r = cli("prepare-data", data_preset(make_preset, tmp_path, source), "--json")
+    assert r.code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    warnings = " | ".join(summary["warnings"])  # the same lines go to stderr as `warning: ...`
+    assert "column 'answer' of" in warnings and "holds lists (e.g. [1, 2]), not text: 1 of 4 rows dropped" in warnings
+    assert "1 of 4 lines of" in warnings and "not valid JSON objects (a truncated last line?)" in warnings
+    assert summary["train_rows"] == 2
+    dropped = summary["dropped"]["train"]
+    assert dropped["answer_not_text"] == 1 and dropped["invalid_json"] == 1
+    rows = [json.loads(line) for line in (tmp_path / "runs/t/data/train.jsonl").read_text().splitlines()]
+    assert sorted(row["answer"] for row in rows) == ["2", "6"]  # no '[1, 2]' stored as a string
+
+
+def test_a_nested_parquet_column_is_refused_naming_it(cli, make_preset, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"question": [{"text": "1+1="}, {"text": "2+2="}], "answer": ["2", "4"]}), source)
+    r = cli("prepare-data", data_preset(make_preset, tmp_path, source))
+    assert r.code == 2, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "data.train[0].question: column 'question'" in errors[0]
+    assert "holds nested records (e.g. {'text': '1+1='})" in errors[0] and "flatten that column" in errors[0]
+    assert not (tmp_path / "runs/t/data").exists()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('question,answer\n"1+1=,2\n2+2=,4\n3+3=,6\n', "unexpected end of data in the record after data row 0"),
+    ("question,answer\n1+1=\n2+2=,4\n", "1 row(s) have fewer fields than the header (question, answer)"),
+])
+def test_a_malformed_csv_is_refused_instead_of_swallowed(text, expected, cli, make_preset, tmp_path):
+    source = tmp_path / "rows.csv"
+    source.write_text(text)
+    r = cli("prepare-data", data_preset(make_preset, tmp_path, source))
+    assert r.code == 2, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0] and str(source) in errors[0], r.stderr
+    assert not (tmp_path / "runs/t/data").exists()
