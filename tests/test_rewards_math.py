@@ -111,7 +111,7 @@ def test_correctness_rewards_log_failure_fractions_through_trl() -> None:
     )
     assert scores == [1.0, 0.0, 0.0, 0.0]
     assert logged == {"math_accuracy/timeout_frac": 0.25, "math_accuracy/no_answer_frac": 0.25,
-                      "math_accuracy/error_frac": 0.0}  # fmt: skip
+                      "math_accuracy/error_frac": 0.0, "math_accuracy/gold_unparseable_frac": 0.0}  # fmt: skip
 
 
 def test_exact_and_numeric_tasks() -> None:

@@ -9,7 +9,15 @@ from typing import Any
 
 from rlr.rewards.base import Reward
 from rlr.rewards.common import column, completion_lengths, completion_texts
-from rlr.rewards.correctness import score_correctness
+from rlr.rewards.accuracy import correctness_results
+from rlr.rewards.math_extract import MathSettings
+
+
+def _correctness(texts: list[str], kwargs: dict[str, Any], settings: MathSettings | None = None) -> list[float | None]:
+    """Correctness per completion as the correctness rewards see it: None without a readable ground truth."""
+    tasks = [t or "math" for t in column(kwargs, "task", len(texts), "math")]
+    results = correctness_results(texts, kwargs, tasks, settings=settings)
+    return [None if r is None or r[1] == "gold_unparseable" else r[0] for r in results]
 
 
 class Overlong(Reward):
@@ -68,19 +76,25 @@ class Cosine(Reward):
         max_value_wrong: float = -0.5,
         min_value_correct: float = 0.5,
         max_value_correct: float = 1.0,
+        precision: int = 6,
+        strict: bool = True,
+        allow_set_relation_comp: bool = False,
     ) -> None:
         super().__init__()
         self.max_len = max_len
+        self.precision, self.strict, self.allow_set_relation_comp = precision, strict, allow_set_relation_comp
         self.min_value_wrong, self.max_value_wrong = min_value_wrong, max_value_wrong
         self.min_value_correct, self.max_value_correct = min_value_correct, max_value_correct
 
     def __call__(self, completions: list[Any], completion_ids: list[list[int]] | None = None, **kwargs: Any):
         texts = completion_texts(completions)
-        n = len(texts)
-        answers = [str(a) for a in column(kwargs, "answer", n, "")]
-        correct = score_correctness(texts, answers, column(kwargs, "task", n, "math"), column(kwargs, "meta", n))
-        rewards = []
+        settings = MathSettings(int(self.precision), bool(self.strict), bool(self.allow_set_relation_comp))
+        correct = _correctness(texts, kwargs, settings)
+        rewards: list[float | None] = []
         for length, score in zip(completion_lengths(texts, completion_ids), correct, strict=True):
+            if score is None:  # no ground truth, or one math-verify cannot read: TRL skips the row
+                rewards.append(None)
+                continue
             # Clamped: cos is periodic, past max_len it would climb back and reward rambling.
             cosine = math.cos(min(length / self.max_len, 1.0) * math.pi)
             if score >= 1.0:
@@ -109,19 +123,21 @@ class LengthPenalty(Reward):
         texts = completion_texts(completions)
         n = len(texts)
         lengths = completion_lengths(texts, completion_ids)
-        answers = [str(a) for a in column(kwargs, "answer", n, "")]
-        correct = score_correctness(texts, answers, column(kwargs, "task", n, "math"), column(kwargs, "meta", n))
+        correct = _correctness(texts, kwargs)
         groups: dict[str, list[int]] = {}
         for i, prompt in enumerate(column(kwargs, "prompts", n, "")):
             groups.setdefault(repr(prompt), []).append(i)
-        rewards = [0.0] * n
+        rewards: list[float | None] = [None if c is None else 0.0 for c in correct]
         for members in groups.values():
+            members = [i for i in members if correct[i] is not None]
+            if not members:
+                continue
             lo, hi = min(lengths[i] for i in members), max(lengths[i] for i in members)
             if hi == lo:
                 continue
             for i in members:
                 lam = 0.5 - (lengths[i] - lo) / (hi - lo)
-                rewards[i] = lam if correct[i] >= 1.0 else min(0.0, lam)
+                rewards[i] = lam if (correct[i] or 0.0) >= 1.0 else min(0.0, lam)
         return rewards
 
 
