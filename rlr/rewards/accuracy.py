@@ -18,6 +18,7 @@ from rlr.rewards.correctness import score_correctness_detailed
 from rlr.rewards.math_extract import MathSettings
 
 _NEEDS_ANSWER = ("math", "exact", "numeric")
+_SETTING_ARGS = ("precision", "strict", "allow_set_relation_comp")
 
 
 class _Correctness(Reward):
@@ -99,6 +100,17 @@ class TaskScore(_Correctness):
     """
 
     name = "task_score"
+
+    @classmethod
+    def from_reward_specs(cls, specs: Any) -> TaskScore:
+        """The scorer `rlr evaluate` uses: math-verify settings from the first preset reward that sets any of them
+        (so evaluation reads answers as training rewarded them), else the defaults."""
+        for spec in specs or []:
+            args = spec.get("args") if isinstance(spec, dict) else getattr(spec, "args", None)
+            given = {k: v for k, v in (args or {}).items() if k in _SETTING_ARGS}
+            if given:
+                return cls(**given)
+        return cls()
 
 
 class ExactMatch(_Correctness):

@@ -159,6 +159,14 @@ def score_correctness_detailed(
     return results
 
 
+def unparseable_gold(answers: Sequence[str | None], timeout_s: float | None = None) -> list[int]:
+    """Indexes of the math ground truths that math-verify cannot read (or whose reading times out): rows that every
+    correctness reward will skip (None). One parse per distinct answer, in the worker pool."""
+    pairs = [("", "" if a is None else str(a)) for a in answers]
+    results = default_pool().score(pairs, timeout_s) if pairs else []
+    return [i for i, (_, status) in enumerate(results) if status in ("gold_unparseable", "timeout", "error")]
+
+
 def score_correctness(
     completions: Sequence[str],
     answers: Sequence[str],

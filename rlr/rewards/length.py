@@ -7,9 +7,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rlr.rewards.accuracy import correctness_results
 from rlr.rewards.base import Reward
 from rlr.rewards.common import column, completion_lengths, completion_texts
-from rlr.rewards.accuracy import correctness_results
 from rlr.rewards.math_extract import MathSettings
 
 

@@ -29,14 +29,17 @@ _MATH_CHARS = r"[\w\\^{}()\[\]+\-*/=.,!'|<>]"
 _BARE_MATH = re.compile(rf"{_MATH_CHARS}+(?:[ ]+{_MATH_CHARS}+)*")
 # What makes a chunk LaTeX: a command, power, subscript, brace or factorial (no leading `x*`: that is quadratic)
 _HAS_TEX = re.compile(r"\\[A-Za-z]|[\^_{]|\d!")
+_SCIENTIFIC = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([+-]?\d{1,3})(?!\w|\.\d)")
 _UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
-_PLAIN_NUMBER = re.compile(r"[-+]?[\d.,' ]*\d")
+# One number: thousands separated by `,`, ` ` or `'` in groups of three, a decimal point or comma. `1, 2` is a list.
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:[, ']\d{3})+|\d+)(?:[.,]\d+)?|[-+]?[.,]\d+")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 _ONE_WORD = re.compile(r"[A-Za-z]{1,20}\.?")
-_SHORT_CHARS = 60
-_MAX_WRAP_CHARS = 200  # longer runs are left to math-verify as they are: no answer is that long, and sympy on a
-# hostile 10k-character "expression" is what the worker timeout is for, not something to invite  # a region this short without words is an answer, not prose
+_SHORT_CHARS = 60  # a region this short without words is an answer, not prose
+# Longer runs are left to math-verify as they are: no answer is that long, and sympy on a hostile 10k-character
+# "expression" is what the worker timeout is for, not something to invite.
+_MAX_WRAP_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class MathSettings:
     """The math-verify knobs a correctness reward exposes (math-verify's defaults)."""
 
     precision: int = 6  # float_rounding: decimal places compared for floats
-    strict: bool = True  # False: variables need not match (f(x) == f(y)), and `x=3` equals 3 either way round
+    strict: bool = True  # False: variable and function names need not match (f(x) equals f(y))
     allow_set_relation_comp: bool = False  # True: a gold set may match an inequality (x in [-2,7] vs -2<=x<=7)
 
     @classmethod
@@ -84,12 +87,14 @@ def _is_bare_answer(text: str) -> bool:
 
 
 def _wrap_bare_latex(text: str) -> str:
-    """Put each run of bare LaTeX outside `$...$` into `$...$`, so math-verify reads it whole."""
-    if not _HAS_TEX.search(text) or any(a in text for a in _ANCHORS[1:]):
+    """Put each run of bare LaTeX outside `$...$` into `$...$`, so math-verify reads it whole; `1.5e3` becomes
+    `$1.5\\cdot 10^{3}$` (math-verify's number reader would stop at the `e` and read 1.5)."""
+    if any(a in text for a in _ANCHORS[1:]):
         return text
     parts = _UNESCAPED_DOLLAR.split(text)
     for i in range(0, len(parts), 2):  # even parts are outside math mode
-        parts[i] = _BARE_MATH.sub(_wrap_run, parts[i])
+        part = _SCIENTIFIC.sub(r"\1\\cdot 10^{\2}", parts[i])
+        parts[i] = _BARE_MATH.sub(_wrap_run, part) if _HAS_TEX.search(part) else part
     return "$".join(parts)
 
 
