@@ -33,6 +33,12 @@ from rlr.rewards.math_pool import MathVerifyPool
         ("We find that the answer is 17.", "17"),
         ("The answer is: $x = 3$.", "x = 3"),
         ("3 apples and 1,250 pears", "1250"),
+        ("So the point is (3,2).", "(3,2)"),  # never merged into 32, nor cut to 2
+        ("The answer is 4\\sqrt{2}", "4\\sqrt{2}"),  # never cut to 4
+        ("so there are 7! ways", "7!"),
+        ("#### 12\nI used 3 steps.", "12"),
+        ("#### 1,000", "1000"),
+        ("Final Answer: The final answer is $\\frac{1}{2}$. I hope it is correct.", "\\frac{1}{2}"),
         ("no digits here", None),
         (r"\boxed{} so 5", "5"),
         ("", None),
