@@ -177,8 +177,12 @@ def identity_of(spec: str, ref: Any, cfg: Any, benchmarks: list[Benchmark], limi
 
     ev = cfg.eval
     generation = {**generation_settings(cfg).as_dict(), "backend": ev.backend, "greedy_extra": ev.greedy}
+    from rlr.rewards.accuracy import TaskScore
+    from rlr.rewards.math_extract import DEFINITION
+
+    verifier = {"definition": DEFINITION, **TaskScore.from_reward_specs(cfg.rewards).settings.as_dict()}
     return evaluation_identity({"requested": spec, **ref.as_dict()}, [b.describe() for b in benchmarks], generation,
-                               list(ev.k), limit)
+                               list(ev.k), limit, verifier)
 
 
 def evaluate_model(label: str, spec: str, ref: Any, loaded: Any, benchmarks: list[Benchmark], stage: Any,

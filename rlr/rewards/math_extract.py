@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+# Bumped whenever what counts as correct changes: `rlr evaluate` will not reuse results scored by another definition.
+DEFINITION = "math-verify-2"
 _ANCHORS = ("$", "\\(", "\\[", "\\begin")
 # Runs of whitespace-free chunks of math-like characters, joined by spaces.
 _MATH_CHARS = r"[\w\\^{}()\[\]+\-*/=.,!'|<>]"
