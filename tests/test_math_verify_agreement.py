@@ -66,6 +66,16 @@ def test_knobs_are_reward_args_and_change_the_verdict() -> None:
     assert Cosine(max_len=10, strict=False)(["$f(y)$"], answer=["$f(x)$"], completion_ids=[[0] * 5]) == [0.75]
 
 
+def test_bad_knob_values_are_refused_when_the_reward_is_built() -> None:
+    from rlr.errors import UserError
+    from rlr.rewards.registry import validate_reward_specs
+
+    with pytest.raises(UserError, match="precision must be a whole number"):
+        build_reward("math_accuracy", {"precision": "6"})
+    problems = validate_reward_specs([{"name": "cosine", "args": {"strict": "no"}}])
+    assert problems and problems[0].startswith("rewards[0].args") and "strict must be true or false" in problems[0]
+
+
 def test_no_wrong_answer_scores_correct_on_the_adversarial_set() -> None:
     """A false positive is a reward hack: leading coefficients, tuples, partial LaTeX, units, powers, factorials and
     prose with several numbers must all score 0 (and none of them may be skipped as an unreadable gold)."""

@@ -29,12 +29,13 @@ class _Correctness(Reward):
                  allow_set_relation_comp: bool = False) -> None:
         super().__init__()
         self.timeout_s = timeout_s  # per-item hard timeout for math-verify; None: the pool's default (5 s)
-        # math-verify's knobs (its defaults): see `MathSettings`
+        # math-verify's knobs (its defaults): see `MathSettings`, which checks them now (a bad one is a bad arg)
+        MathSettings(precision, strict, allow_set_relation_comp)
         self.precision, self.strict, self.allow_set_relation_comp = precision, strict, allow_set_relation_comp
 
     @property
     def settings(self) -> MathSettings:
-        return MathSettings(int(self.precision), bool(self.strict), bool(self.allow_set_relation_comp))
+        return MathSettings(self.precision, self.strict, self.allow_set_relation_comp)
 
     def __call__(self, completions: list[Any], **kwargs: Any) -> list[float | None]:
         texts = completion_texts(completions)

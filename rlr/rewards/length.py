@@ -82,13 +82,14 @@ class Cosine(Reward):
     ) -> None:
         super().__init__()
         self.max_len = max_len
+        MathSettings(precision, strict, allow_set_relation_comp)  # checked now: a bad one is a bad arg
         self.precision, self.strict, self.allow_set_relation_comp = precision, strict, allow_set_relation_comp
         self.min_value_wrong, self.max_value_wrong = min_value_wrong, max_value_wrong
         self.min_value_correct, self.max_value_correct = min_value_correct, max_value_correct
 
     def __call__(self, completions: list[Any], completion_ids: list[list[int]] | None = None, **kwargs: Any):
         texts = completion_texts(completions)
-        settings = MathSettings(int(self.precision), bool(self.strict), bool(self.allow_set_relation_comp))
+        settings = MathSettings(self.precision, self.strict, self.allow_set_relation_comp)
         correct = _correctness(texts, kwargs, settings)
         rewards: list[float | None] = []
         for length, score in zip(completion_lengths(texts, completion_ids), correct, strict=True):

@@ -52,6 +52,14 @@ class MathSettings:
     strict: bool = True  # False: variable and function names need not match (f(x) equals f(y))
     allow_set_relation_comp: bool = False  # True: a gold set may match an inequality (x in [-2,7] vs -2<=x<=7)
 
+    def __post_init__(self) -> None:
+        # Checked when a reward is built, so a preset typo (`precision: "6"`) fails at validate, not mid-training.
+        if isinstance(self.precision, bool) or not isinstance(self.precision, int) or not 0 <= self.precision <= 15:
+            raise ValueError(f"precision must be a whole number of decimal places, 0 to 15, not {self.precision!r}")
+        for name in ("strict", "allow_set_relation_comp"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+
     @classmethod
     def of(cls, data: dict[str, Any] | None) -> MathSettings:
         return cls(**(data or {}))
