@@ -8,13 +8,17 @@ with the gold as the `answer` column and the prediction as the completion.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rlr.rewards.accuracy import MathAccuracy, TaskScore
 from rlr.rewards.correctness import unparseable_gold
 from rlr.rewards.length import Cosine, LengthPenalty
+from rlr.rewards.math_extract import math_candidates
 from rlr.rewards.registry import build_reward
 
 DATA = Path(__file__).parent / "data"
@@ -129,3 +133,20 @@ def test_unparseable_gold_is_none_in_every_correctness_reward() -> None:
 )
 def test_fallback_never_cuts_latex_or_merges_numbers(completion: str, answer: str) -> None:
     assert MathAccuracy()([completion], answer=[answer]) == [0.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("\\boxed{}()[]<>/thinkanswr#^_!$ ,.0123456789xe")), max_size=300))
+def test_region_and_wrapping_never_raise(text: str) -> None:
+    candidates = math_candidates(text)
+    assert all(isinstance(c, str) for c in candidates)
+
+
+def test_region_and_wrapping_are_linear_on_hostile_input() -> None:
+    start = time.monotonic()
+    for text in ("x" * 200_000 + r" \boxed{1}", "{" * 200_000, "1 " * 100_000, "x^2 " * 50_000, "$" * 100_000,
+                 "</think>" * 20_000 + "####" * 20_000, "a_b " * 50_000 + "7!" * 10_000):
+        math_candidates(text)
+    # Linear takes well under a second for these ~1.4M characters; a quadratic scan takes hours. This runs in the
+    # worker before math-verify, under the pool's timeout, but should not eat it.
+    assert time.monotonic() - start < 10.0
