@@ -93,6 +93,16 @@ def test_repetition_penalty() -> None:
         Repetition(max_penalty=0.5)
 
 
+def test_repetition_penalises_degenerate_text_without_spaces() -> None:
+    reward = Repetition()
+    degenerate = ["ha" * 200, "好" * 100, "x=1+1=2;" * 20, "The answer is " + "ha" * 300]
+    assert all(score < -0.9 for score in reward(degenerate)), reward(degenerate)
+    fine = ["我们先计算两个数的和，然后把结果乘以三，最后得到答案是四十二。",
+            "First add the two numbers, then multiply the sum by three: the answer is 42.",
+            r"$\frac{1+\sqrt{5}}{2}$"]
+    assert reward(fine) == [0.0, 0.0, 0.0]
+
+
 # --- code --------------------------------------------------------------------------------------------------
 
 

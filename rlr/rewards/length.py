@@ -5,12 +5,16 @@ else whitespace-separated words (`rlr rewards check`); see `rlr.rewards.common.c
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from rlr.rewards.accuracy import correctness_results
 from rlr.rewards.base import Reward
 from rlr.rewards.common import column, completion_lengths, completion_texts
 from rlr.rewards.math_extract import MathSettings
+
+
+_MAX_MEAN_WORD_CHARS = 10  # English averages ~5 characters a word; more means the text is not spaced into words
 
 
 def _correctness(texts: list[str], kwargs: dict[str, Any], settings: MathSettings | None = None) -> list[float | None]:
@@ -147,7 +151,9 @@ class Repetition(Reward):
 
     Yeo et al. 2025; open-r1: `max_penalty * (1 - unique/total)` over the whitespace-word n-grams of the
     completion (words, not token ids, so the value does not depend on the tokenizer). 0 for fewer than
-    `ngram_size` words.
+    `ngram_size` words. Text that is not spaced into words (mean "word" longer than 10 characters: `hahaha...`,
+    Chinese or Japanese, `x=1+1=2;` repeated) is measured over character `char_ngram_size`-grams of its non-space
+    characters instead: split on whitespace, it would be one or two "words" and never look repetitive.
 
     >>> Repetition(ngram_size=2, max_penalty=-1.0)(["a b c d", "a b a b a b"])
     [0.0, -0.6]
@@ -155,21 +161,25 @@ class Repetition(Reward):
 
     name = "repetition"
 
-    def __init__(self, ngram_size: int = 3, max_penalty: float = -1.0) -> None:
+    def __init__(self, ngram_size: int = 3, max_penalty: float = -1.0, char_ngram_size: int = 6) -> None:
         super().__init__()
         if max_penalty > 0:
             raise ValueError("max_penalty must be <= 0 (it is a penalty)")
-        if ngram_size < 1:
-            raise ValueError("ngram_size must be >= 1")
-        self.ngram_size, self.max_penalty = ngram_size, max_penalty
+        if ngram_size < 1 or char_ngram_size < 1:
+            raise ValueError("ngram_size and char_ngram_size must be >= 1")
+        self.ngram_size, self.max_penalty, self.char_ngram_size = ngram_size, max_penalty, char_ngram_size
 
     def __call__(self, completions: list[Any], **kwargs: Any) -> list[float]:
         rewards = []
         for text in completion_texts(completions):
-            words = text.lower().split()
-            if len(words) < self.ngram_size:
+            units: Sequence[str] = text.lower().split()
+            size = self.ngram_size
+            chars = sum(len(word) for word in units)
+            if chars > _MAX_MEAN_WORD_CHARS * max(1, len(units)):  # not spaced into words: count characters
+                units, size = "".join(units), self.char_ngram_size
+            if len(units) < size:
                 rewards.append(0.0)
                 continue
-            ngrams = [tuple(words[i : i + self.ngram_size]) for i in range(len(words) - self.ngram_size + 1)]
+            ngrams = [tuple(units[i : i + size]) for i in range(len(units) - size + 1)]
             rewards.append(round((1 - len(set(ngrams)) / len(ngrams)) * self.max_penalty, 12) + 0.0)
         return rewards
