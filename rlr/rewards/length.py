@@ -13,8 +13,8 @@ from rlr.rewards.base import Reward
 from rlr.rewards.common import column, completion_lengths, completion_texts
 from rlr.rewards.math_extract import MathSettings
 
-
 _MAX_MEAN_WORD_CHARS = 10  # English averages ~5 characters a word; more means the text is not spaced into words
+_MIN_CHARS_FOR_CHAR_NGRAMS = 60
 
 
 def _correctness(texts: list[str], kwargs: dict[str, Any], settings: MathSettings | None = None) -> list[float | None]:
@@ -151,7 +151,7 @@ class Repetition(Reward):
 
     Yeo et al. 2025; open-r1: `max_penalty * (1 - unique/total)` over the whitespace-word n-grams of the
     completion (words, not token ids, so the value does not depend on the tokenizer). 0 for fewer than
-    `ngram_size` words. Text that is not spaced into words (mean "word" longer than 10 characters: `hahaha...`,
+    `ngram_size` words. Text of 60+ characters not spaced into words (mean "word" over 10 characters: `hahaha...`,
     Chinese or Japanese, `x=1+1=2;` repeated) is measured over character `char_ngram_size`-grams of its non-space
     characters instead: split on whitespace, it would be one or two "words" and never look repetitive.
 
@@ -175,7 +175,8 @@ class Repetition(Reward):
             units: Sequence[str] = text.lower().split()
             size = self.ngram_size
             chars = sum(len(word) for word in units)
-            if chars > _MAX_MEAN_WORD_CHARS * max(1, len(units)):  # not spaced into words: count characters
+            # Not spaced into words (and long enough that tags like `<think>...</think>` do not decide): characters.
+            if chars >= _MIN_CHARS_FOR_CHAR_NGRAMS and chars > _MAX_MEAN_WORD_CHARS * max(1, len(units)):
                 units, size = "".join(units), self.char_ngram_size
             if len(units) < size:
                 rewards.append(0.0)
