@@ -201,6 +201,10 @@ def test_unparseable_gold_is_counted_not_scored(cli, make_preset, micro_model, t
     unread = [s for s in samples if s["answer"] == "see the figure above"]
     assert len(unread) == 2 and all(s["gold_unparseable"] and s["correct"] is None for s in unread)
     assert all(not s["gold_unparseable"] and s["correct"] in (True, False) for s in samples if s not in unread)
+    # format_compliance measures what the template asked for (answer_format: boxed), not the <think> shape
+    from rlr.rewards.format import answer_format
+
+    assert [s["format_ok"] for s in samples] == [v == 1.0 for v in answer_format([s["completion"] for s in samples])]
 
 
 def test_gate_miss_exits_1_and_bad_min_exits_2(cli, make_preset, micro_model, tmp_path):

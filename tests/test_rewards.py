@@ -254,3 +254,14 @@ def test_validate_reports_malformed_specs_without_raising() -> None:
     problems = validate_reward_specs([{"name": "overlong", "args": {"max_lenn": 8}}, {"name": "overlongg"}])
     assert problems[0].startswith("rewards[0].args.max_lenn: reward 'overlong': unknown arg 'max_lenn'")
     assert problems[1].startswith("rewards[1].name: unknown reward 'overlongg'")
+
+
+def test_format_compliance_measures_the_format_the_template_asks_for() -> None:
+    from rlr.rewards.format import follows_answer_format
+
+    texts = [r"<think>a</think> \boxed{3}", "<think>a</think> <answer>3</answer>", "<think>a</think> 3", r"\boxed{3}"]
+    prompts = [""] * 4
+    assert follows_answer_format(texts, prompts, "boxed") == [1.0, 0.0, 0.0, 1.0]
+    assert follows_answer_format(texts, prompts, "answer_tag") == [0.0, 1.0, 0.0, 0.0]
+    assert follows_answer_format(texts, prompts, "after_think") == [1.0, 1.0, 1.0, 0.0]
+    assert follows_answer_format(texts, prompts, "none") == [1.0, 1.0, 1.0, 0.0]

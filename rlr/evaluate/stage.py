@@ -87,19 +87,19 @@ def build_generator(ref: Any, cfg: Any, device: Any) -> Any:
     return HFGenerator(model, tokenizer, device.device)
 
 
-def score_generation(bench: Benchmark, gen: GenerationResult, mode: str,
-                     scorer: Any = None) -> tuple[list[Any], list[dict[str, Any]], int]:
+def score_generation(bench: Benchmark, gen: GenerationResult, mode: str, scorer: Any = None,
+                     answer_format: str | None = None) -> tuple[list[Any], list[dict[str, Any]], int]:
     """ProblemSamples per scorable problem, the samples.jsonl records, and how many problems were left out because
     their ground truth is missing or cannot be parsed (`gold_unparseable`), from one generation pass.
 
     `scorer` is the training reward object (`TaskScore`, with the preset's math-verify settings): it returns None
     for a row it cannot score, and such a row is counted, not scored 0 (which would lower accuracy for a broken
-    row) nor 1.
+    row) nor 1. `format_ok` is the shape the template's `answer_format` asked for (`follows_answer_format`).
     """
     from rlr.evaluate.metrics import ProblemSamples
     from rlr.rewards.accuracy import TaskScore
     from rlr.rewards.extract import extract_answer
-    from rlr.rewards.format import ThinkFormat
+    from rlr.rewards.format import follows_answer_format
 
     scorer = scorer or TaskScore()
     flat = [(i, j, c) for i, comps in enumerate(gen.completions) for j, c in enumerate(comps)]
@@ -108,7 +108,7 @@ def score_generation(bench: Benchmark, gen: GenerationResult, mode: str,
     scores = scorer(texts, answer=[rows[i].get("answer") for i, _, _ in flat],
                     task=[rows[i].get("task") or "math" for i, _, _ in flat],
                     meta=[rows[i].get("meta") for i, _, _ in flat])
-    formats = ThinkFormat()(texts, prompts=[gen.prompt_texts[i] for i, _, _ in flat])
+    formats = follows_answer_format(texts, [gen.prompt_texts[i] for i, _, _ in flat], answer_format)
     problems = [ProblemSamples(answers=[], correct=[], lengths=[], truncated=[], format_ok=[], scores=[],
                                task=str(row.get("task") or "math")) for row in rows]
     unscorable: set[int] = set()
@@ -143,20 +143,21 @@ def _timing(gen: GenerationResult) -> dict[str, Any]:
 
 
 def evaluate_benchmark(generator: Any, bench: Benchmark, settings: GenerationSettings, ks: list[int],
-                       greedy: bool, label: str, scorer: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                       greedy: bool, label: str, scorer: Any = None,
+                       answer_format: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     from dataclasses import replace
 
     from rlr.evaluate.metrics import bootstrap_ci, summarize
 
     prompts = [row["prompt"] for row in bench.rows]
     gen = generator.generate(prompts, settings, description=f"{label} on {bench.name}")
-    problems, records, unparseable = score_generation(bench, gen, "sample", scorer)
+    problems, records, unparseable = score_generation(bench, gen, "sample", scorer, answer_format)
     metrics = summarize(problems, ks, seed=settings.seed)
     metrics["gold_unparseable"] = unparseable  # problems left out of every metric: their gold cannot be read
     metrics["timing"] = _timing(gen)
     if greedy:
         greedy_gen = generator.generate(prompts, replace(settings, greedy=True), description=f"{label} greedy")
-        greedy_problems, greedy_records, _ = score_generation(bench, greedy_gen, "greedy", scorer)
+        greedy_problems, greedy_records, _ = score_generation(bench, greedy_gen, "greedy", scorer, answer_format)
         values = [float(p.correct[0]) for p in greedy_problems]
         metrics["greedy_accuracy"] = sum(values) / len(values)
         metrics["greedy_accuracy_ci"] = list(bootstrap_ci(values, seed=settings.seed))
@@ -206,7 +207,7 @@ def evaluate_model(label: str, spec: str, ref: Any, loaded: Any, benchmarks: lis
         samples: list[dict[str, Any]] = []
         for bench in benchmarks:
             per_bench[bench.name], records = evaluate_benchmark(generator, bench, settings, list(ev.k), ev.greedy,
-                                                                label, scorer)
+                                                                label, scorer, cfg.template.answer_format)
             samples += records
             stage.log_metrics({"benchmark": bench.name, **{k: v for k, v in per_bench[bench.name].items()
                                                            if not isinstance(v, (dict, list))}})
