@@ -182,6 +182,31 @@ def test_evaluate_writes_results_samples_and_greedy(cli, make_preset, micro_mode
     assert (run / "base" / "samples.jsonl").stat().st_mtime_ns == before
 
 
+def test_unparseable_gold_is_counted_not_scored(cli, make_preset, micro_model, tmp_path):
+    """A row whose ground truth math-verify cannot read is left out of every metric and counted, not scored 0."""
+    rows = [{"question": f"What is {i} + 1?", "answer": str(i + 1)} for i in range(4)]
+    rows.append({"question": "Which shape is shown?", "answer": "see the figure above"})
+    source = tmp_path / "math.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    preset = make_preset(model=micro_model, name="gold", template={"system": "none", "answer_format": "boxed"},
+                         data={"train": {**ARITH, "rows": 16}, "eval": {"source": str(source)}},
+                         eval={**EVAL_ARGS, "max_new_tokens": 8})
+    prepare(cli, preset)
+    result = cli("evaluate", preset, "--json")
+    assert result.code == 0, result.stderr
+    run = tmp_path / "runs" / "gold" / "eval" / "base"
+    metrics = json.loads((run / "results.json").read_text())["benchmarks"]["eval"]
+    assert metrics["gold_unparseable"] == 1 and metrics["num_problems"] == 4
+    samples = read_jsonl(run / "samples.jsonl")
+    unread = [s for s in samples if s["answer"] == "see the figure above"]
+    assert len(unread) == 2 and all(s["gold_unparseable"] and s["correct"] is None for s in unread)
+    assert all(not s["gold_unparseable"] and s["correct"] in (True, False) for s in samples if s not in unread)
+    # format_compliance measures what the template asked for (answer_format: boxed), not the <think> shape
+    from rlr.rewards.format import answer_format
+
+    assert [s["format_ok"] for s in samples] == [v == 1.0 for v in answer_format([s["completion"] for s in samples])]
+
+
 def test_gate_miss_exits_1_and_bad_min_exits_2(cli, make_preset, micro_model, tmp_path):
     preset = arithmetic_preset(make_preset, micro_model, samples=1, k=[1])
     prepare(cli, preset)

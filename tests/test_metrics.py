@@ -9,7 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rlr.errors import UserError
-from rlr.evaluate.metrics import ProblemSamples, avg_at_n, bootstrap_ci, maj_at_k, pass_at_k, summarize
+from rlr.evaluate.metrics import (
+    ProblemSamples,
+    avg_at_n,
+    bootstrap_ci,
+    maj_at_k,
+    maj_tie_avg_at_k,
+    pass_at_k,
+    summarize,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,15 +70,34 @@ def test_pass_at_k_rejects_bad_arguments(n: int, c: int, k: int) -> None:
         (["3 ", " 3", "4"], [True, True, False], 3, 1.0),  # whitespace does not split votes
     ],
 )
-def test_maj_at_k(answers: list, flags: list[bool], k: int, expected: float) -> None:
-    assert maj_at_k(answers, flags, k) == pytest.approx(expected)
+def test_maj_tie_avg_at_k(answers: list, flags: list[bool], k: int, expected: float) -> None:
+    assert maj_tie_avg_at_k(answers, flags, k) == pytest.approx(expected)
 
 
-def test_maj_at_k_rejects_bad_arguments() -> None:
+@pytest.mark.parametrize(
+    ("answers", "flags", "k", "expected"),
+    [
+        ([None, None, None, "4"], [False, False, False, True], 4, 0.0),  # lighteval: the unextracted vote wins
+        (["1", "1", "2"], [True, True, False], 3, 1.0),
+        (["2", "1", "1"], [False, True, True], 1, 0.0),  # only the first k vote
+        (["1", "2"], [True, False], 2, 1.0),  # tie: the answer seen first
+        (["2", "1"], [False, True], 2, 0.0),
+        (["2", "1", "1", "2"], [False, True, True, False], 4, 0.0),
+        ([None, "3", "3"], [False, True, True], 3, 1.0),
+        ([None, "3"], [False, True], 2, 0.0),  # a tie with None: None was first
+        (["3 ", " 3", "4"], [True, True, False], 3, 1.0),  # whitespace does not split votes
+    ],
+)
+def test_maj_at_k_matches_lighteval(answers: list, flags: list[bool], k: int, expected: float) -> None:
+    assert maj_at_k(answers, flags, k) == expected
+
+
+@pytest.mark.parametrize("vote", [maj_at_k, maj_tie_avg_at_k])
+def test_maj_at_k_rejects_bad_arguments(vote) -> None:
     with pytest.raises(ValueError, match="k <= 2"):
-        maj_at_k(["1", "2"], [True, False], 3)
+        vote(["1", "2"], [True, False], 3)
     with pytest.raises(ValueError, match="2 answers but 1"):
-        maj_at_k(["1", "2"], [True], 1)
+        vote(["1", "2"], [True], 1)
 
 
 def test_avg_at_n() -> None:
@@ -111,6 +138,7 @@ def test_summarize_hand_computed() -> None:
     assert out["pass@4"] == pytest.approx(2 / 3)
     assert out["maj@1"] == pytest.approx(2 / 3)  # first answers: right, right, none
     assert out["maj@4"] == pytest.approx(1 / 3)  # "4" wins, "8" wins (wrong), "2" wins (wrong)
+    assert out["maj_tie_avg@4"] == pytest.approx(1 / 3)
     assert out["avg@n"] == out["pass@1"]
     lo, hi = out["pass@1_ci"]
     assert 0.0 <= lo <= out["pass@1"] <= hi <= 1.0

@@ -84,6 +84,22 @@ def test_gsm8k_format_file_extracts_after_hashes(cli, make_preset, tmp_path):
     assert manifest["inputs"]["sources"][0]["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
 
 
+def test_reports_gold_answers_math_verify_cannot_read(cli, make_preset, tmp_path):
+    rows = [{"question": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(12)]
+    rows += [{"question": "Which shape is shown?", "answer": "see the figure above"},
+             {"question": "List the roots.", "answer": "3, 4"}]  # a list, not 34 and not unreadable
+    source = write_jsonl(tmp_path / "plain.jsonl", rows)
+    preset = make_preset(data={"train": {"source": str(source)}})
+    r = cli("prepare-data", preset, "--json")
+    assert r.code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["train_rows"] == 14  # reported, not dropped: the rewards skip the row (None)
+    assert summary["gold_unparseable"] == {"train": 1, "eval": 0}
+    assert any("cannot read 1 of 14 gold answers" in w and "see the figure" in w for w in summary["warnings"])
+    manifest = json.loads((data_dir(tmp_path) / "manifest.json").read_text())
+    assert manifest["gold_unparseable"] == {"train": 1, "eval": 0}
+
+
 def test_hub_loader_path_offline_with_a_packaged_builder(cli, make_preset, tmp_path):
     """`hf:json` runs the real datasets.load_dataset path (no network) with the same column mapping."""
     source = write_jsonl(tmp_path / "g.jsonl", gsm8k_rows(20))

@@ -67,6 +67,16 @@ def test_timeouts_are_reported() -> None:
     assert any("timed out" in w for w in report.warnings)
 
 
+def test_unreadable_ground_truth_is_reported() -> None:
+    funcs, _ = build_reward_functions([{"name": "math_accuracy"}])
+    rows = [{"prompt": "q", "answer": "see the figure above", "task": "math", "meta": "{}"},
+            {"prompt": "r", "answer": "3", "task": "math", "meta": "{}"}]
+    report = check_rewards(rows, [[r"\boxed{3}"], [r"\boxed{3}"]], funcs, ["math_accuracy"])
+    assert report.scores["math_accuracy"] == [None, 1.0]
+    assert any("1 completion(s) belong to rows whose ground truth math-verify cannot read" in w
+               for w in report.warnings)
+
+
 def test_report_renders_as_a_rich_table() -> None:
     from rich.console import Console
 

@@ -93,6 +93,16 @@ def test_repetition_penalty() -> None:
         Repetition(max_penalty=0.5)
 
 
+def test_repetition_penalises_degenerate_text_without_spaces() -> None:
+    reward = Repetition()
+    degenerate = ["ha" * 200, "好" * 100, "x=1+1=2;" * 20, "The answer is " + "ha" * 300]
+    assert all(score < -0.9 for score in reward(degenerate)), reward(degenerate)
+    fine = ["我们先计算两个数的和，然后把结果乘以三，最后得到答案是四十二。",
+            "First add the two numbers, then multiply the sum by three: the answer is 42.",
+            r"$\frac{1+\sqrt{5}}{2}$"]
+    assert reward(fine) == [0.0, 0.0, 0.0]
+
+
 # --- code --------------------------------------------------------------------------------------------------
 
 
@@ -244,3 +254,14 @@ def test_validate_reports_malformed_specs_without_raising() -> None:
     problems = validate_reward_specs([{"name": "overlong", "args": {"max_lenn": 8}}, {"name": "overlongg"}])
     assert problems[0].startswith("rewards[0].args.max_lenn: reward 'overlong': unknown arg 'max_lenn'")
     assert problems[1].startswith("rewards[1].name: unknown reward 'overlongg'")
+
+
+def test_format_compliance_measures_the_format_the_template_asks_for() -> None:
+    from rlr.rewards.format import follows_answer_format
+
+    texts = [r"<think>a</think> \boxed{3}", "<think>a</think> <answer>3</answer>", "<think>a</think> 3", r"\boxed{3}"]
+    prompts = [""] * 4
+    assert follows_answer_format(texts, prompts, "boxed") == [1.0, 0.0, 0.0, 1.0]
+    assert follows_answer_format(texts, prompts, "answer_tag") == [0.0, 1.0, 0.0, 0.0]
+    assert follows_answer_format(texts, prompts, "after_think") == [1.0, 1.0, 1.0, 0.0]
+    assert follows_answer_format(texts, prompts, "none") == [1.0, 1.0, 1.0, 0.0]

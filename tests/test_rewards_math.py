@@ -33,6 +33,12 @@ from rlr.rewards.math_pool import MathVerifyPool
         ("We find that the answer is 17.", "17"),
         ("The answer is: $x = 3$.", "x = 3"),
         ("3 apples and 1,250 pears", "1250"),
+        ("So the point is (3,2).", "(3,2)"),  # never merged into 32, nor cut to 2
+        ("The answer is 4\\sqrt{2}", "4\\sqrt{2}"),  # never cut to 4
+        ("so there are 7! ways", "7!"),
+        ("#### 12\nI used 3 steps.", "12"),
+        ("#### 1,000", "1000"),
+        ("Final Answer: The final answer is $\\frac{1}{2}$. I hope it is correct.", "\\frac{1}{2}"),
         ("no digits here", None),
         (r"\boxed{} so 5", "5"),
         ("", None),
@@ -111,7 +117,7 @@ def test_correctness_rewards_log_failure_fractions_through_trl() -> None:
     )
     assert scores == [1.0, 0.0, 0.0, 0.0]
     assert logged == {"math_accuracy/timeout_frac": 0.25, "math_accuracy/no_answer_frac": 0.25,
-                      "math_accuracy/error_frac": 0.0}  # fmt: skip
+                      "math_accuracy/error_frac": 0.0, "math_accuracy/gold_unparseable_frac": 0.0}  # fmt: skip
 
 
 def test_exact_and_numeric_tasks() -> None:

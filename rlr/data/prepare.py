@@ -43,6 +43,7 @@ class Prepared:
     sources: list[dict[str, Any]]
     pass_rates: list[dict[str, Any]] | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
+    gold_unparseable: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def run_prepare(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
@@ -61,9 +62,11 @@ def run_prepare(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
         outputs = {name: {"rows": len(files[name] or []), "sha256": sha} for name, sha in written.items()}
         counts = {"train": len(prepared.train), "eval": len(prepared.eval)}
         stage.finish(outputs=outputs, counts=counts, by_source=prepared.by_source, dropped=prepared.dropped,
-                     template=dataclasses.asdict(cfg.template), warnings=prepared.warnings)
+                     template=dataclasses.asdict(cfg.template), warnings=prepared.warnings,
+                     gold_unparseable=prepared.gold_unparseable)
     return {"run": cfg.run.name, "data_dir": str(data_dir(cfg)), "train_rows": counts["train"],
             "eval_rows": counts["eval"], "by_source": prepared.by_source, "dropped": prepared.dropped,
+            "gold_unparseable": prepared.gold_unparseable,
             "sha256": {name: sha for name, sha in written.items()}, "warnings": prepared.warnings,
             "wall_s": stage.manifest().get("duration_s")}
 
@@ -160,13 +163,33 @@ def build_splits(loaded: LoadedConfig) -> Prepared:
                  f"max {max(rates):.3g}); widen the band or start from a stronger model")
 
     random.Random(cfg.run.seed).shuffle(train)
+    gold_unparseable = {"train": _count_unparseable_gold(train, "train", warnings),
+                        "eval": _count_unparseable_gold(eval_rows, "eval", warnings)}
     for warning in warnings:
         log.warning("warning: %s", warning)
     by_source = {"train": dict(Counter(names[0][r["_src"]] for r in train)),
                  "eval": dict(Counter(names[1][r["_src"]] if data.eval else "holdout" for r in eval_rows))}
     return Prepared(train=[output_row(r) for r in train], eval=[output_row(r) for r in eval_rows],
                     by_source=by_source, dropped={k: dict(v) for k, v in dropped.items()},
-                    sources=train_sources + eval_sources, pass_rates=pass_rates, warnings=warnings)
+                    sources=train_sources + eval_sources, pass_rates=pass_rates, warnings=warnings,
+                    gold_unparseable=gold_unparseable)
+
+
+def _count_unparseable_gold(rows: list[dict[str, Any]], split: str, warnings: list[str]) -> int:
+    """Math rows whose answer math-verify cannot read: kept (the rewards skip them, evaluate counts them), but
+    reported, since a source where many are unreadable usually has the wrong answer column or format."""
+    math_rows = [r for r in rows if (r.get("task") or "math") == "math"]
+    if not math_rows:
+        return 0
+    from rlr.rewards.correctness import unparseable_gold
+
+    bad = unparseable_gold([r.get("answer") for r in math_rows])
+    if bad:
+        examples = ", ".join(repr(str(math_rows[i].get("answer")))[:60] for i in bad[:3])
+        warnings.append(f"{split}: math-verify cannot read {len(bad)} of {len(math_rows)} gold answers (e.g. "
+                        f"{examples}); correctness rewards skip those rows (None) and evaluate counts them as "
+                        "gold_unparseable; check the source's answer column and answer_format")
+    return len(bad)
 
 
 def output_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import csv
 import json
 import os
 import random
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterable
@@ -295,6 +296,9 @@ def detect_answer_format(answers: Iterable[str]) -> str:
     return "plain"
 
 
+_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
 def extract_answer_field(text: str, answer_format: str) -> tuple[str | None, str | None, str]:
     """(answer, solution, drop reason): gsm8k `... #### 42`, MATH `... \\boxed{42}`, plain, or auto-detected."""
     fmt = answer_format
@@ -302,7 +306,9 @@ def extract_answer_field(text: str, answer_format: str) -> tuple[str | None, str
         fmt = "gsm8k" if "####" in text else "boxed" if ("\\boxed" in text or "\\fbox" in text) else "plain"
     if fmt == "gsm8k":
         head, sep, tail = text.rpartition("####")
-        answer = tail.strip().replace(",", "")
+        answer = tail.strip()
+        if _THOUSANDS.fullmatch(answer):  # `1,000` is one number; `3, 4` stays a list (never merged into 34)
+            answer = answer.replace(",", "")
         if not sep or not answer:
             return None, None, "no_gsm8k_answer"
         return answer, head.strip() or None, ""

@@ -32,7 +32,8 @@ class Gate:
 
 def metric_names(ks: list[int], greedy: bool) -> list[str]:
     """Every flat metric a gate may name, for the eval settings in force."""
-    names = [f"pass@{k}" for k in ks] + [f"maj@{k}" for k in ks] + list(SUMMARY_METRICS)
+    names = [f"pass@{k}" for k in ks] + [f"maj@{k}" for k in ks] + [f"maj_tie_avg@{k}" for k in ks]
+    names += list(SUMMARY_METRICS)
     return [*names, "greedy_accuracy"] if greedy else names
 
 

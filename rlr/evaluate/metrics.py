@@ -2,9 +2,12 @@
 
 - pass@k is the unbiased estimator of Chen et al. 2021 (Codex), `1 - C(n-c, k) / C(n, k)`, computed as a product
   so that n in the hundreds neither overflows nor loses precision. It uses all n samples, not just the first k.
-- maj@k votes over the first k extracted answers. `None` (nothing extracted) never wins. A tie is scored as the
-  expected accuracy of breaking it uniformly at random: the fraction of tied answers that are correct. That is
-  order-free and does not reward a lucky sample order.
+- maj@k votes over the first k extracted answers as lighteval and open-r1 do: the most frequent answer wins, a
+  tie goes to the answer seen first, and an unextracted answer (None) is a vote like any other that cannot be
+  correct (`[None, None, None, "4"]` scores 0).
+- maj_tie_avg@k is the order-free variant: None never wins, and a tie is scored as the expected accuracy of
+  breaking it uniformly at random (the fraction of tied answers that are correct), so a lucky sample order earns
+  nothing. It is not comparable with published maj@k numbers; it is steadier between seeds at small k.
 - avg@n is the mean score over all n samples (the sampled accuracy).
 - Intervals are percentile bootstraps over problems (the unit that varies between benchmark draws), seeded.
 
@@ -41,16 +44,38 @@ def _normalize(answer: str | None) -> str | None:
     return key or None
 
 
+def _check_votes(answers: Sequence[str | None], correct_flags: Sequence[bool | float], k: int, name: str) -> None:
+    if len(answers) != len(correct_flags):
+        raise ValueError(f"{name}: {len(answers)} answers but {len(correct_flags)} correctness flags")
+    if not 1 <= k <= len(answers):
+        raise ValueError(f"{name} needs 1 <= k <= {len(answers)} (the number of samples), got k={k}")
+
+
 def maj_at_k(answers: Sequence[str | None], correct_flags: Sequence[bool | float], k: int) -> float:
+    """Correctness of the majority answer among the first k samples, as lighteval and open-r1 score it.
+
+    Most frequent extracted answer; a tie goes to the answer seen first; None (nothing extracted) is a vote that
+    cannot be correct. The winner's correctness is that of its first sample (the verifier's verdict on it).
+    """
+    _check_votes(answers, correct_flags, k, "maj_at_k")
+    counts: dict[str | None, int] = {}
+    first_flag: dict[str | None, float] = {}
+    for answer, flag in zip(answers[:k], correct_flags[:k], strict=True):
+        key = _normalize(answer)
+        counts[key] = counts.get(key, 0) + 1
+        first_flag.setdefault(key, float(flag))
+    winner = max(counts, key=lambda key: counts[key])  # dicts keep first-seen order: max keeps the first of a tie
+    return 0.0 if winner is None else first_flag[winner]
+
+
+def maj_tie_avg_at_k(answers: Sequence[str | None], correct_flags: Sequence[bool | float], k: int) -> float:
     """Accuracy of the majority answer among the first k samples; ties scored as a uniformly random pick.
 
     An answer's correctness is the mean of its samples' flags (identical answers should agree; if a verifier
-    scores them differently we average rather than trust whichever came first). 0.0 when no answer was extracted.
+    scores them differently we average rather than trust whichever came first). None never wins; 0.0 when no
+    answer was extracted.
     """
-    if len(answers) != len(correct_flags):
-        raise ValueError(f"maj_at_k: {len(answers)} answers but {len(correct_flags)} correctness flags")
-    if not 1 <= k <= len(answers):
-        raise ValueError(f"maj_at_k needs 1 <= k <= {len(answers)} (the number of samples), got k={k}")
+    _check_votes(answers, correct_flags, k, "maj_tie_avg_at_k")
     votes: dict[str, list[float]] = {}
     for answer, flag in zip(answers[:k], correct_flags[:k], strict=True):
         key = _normalize(answer)
@@ -134,6 +159,7 @@ def _summarize(problems: list[ProblemSamples], ks: list[int], n_resamples: int, 
     for k in ks:
         per_problem[f"pass@{k}"] = [pass_at_k(len(p.correct), sum(map(bool, p.correct)), k) for p in problems]
         per_problem[f"maj@{k}"] = [maj_at_k(p.answers, p.correct, k) for p in problems]
+        per_problem[f"maj_tie_avg@{k}"] = [maj_tie_avg_at_k(p.answers, p.correct, k) for p in problems]
     per_problem["avg@n"] = [avg_at_n(p.correct) for p in problems]
     if any(p.scores for p in problems):
         per_problem["mean_score"] = [avg_at_n(p.scores or p.correct) for p in problems]

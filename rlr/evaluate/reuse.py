@@ -16,10 +16,13 @@ from rlr.errors import UserError
 
 
 def evaluation_identity(model_info: dict[str, Any], benchmarks: list[dict[str, Any]], generation: dict[str, Any],
-                        ks: list[int], limit: int | None) -> dict[str, Any]:
-    """What an evaluation's numbers depend on, as plain JSON (stored in results.json under `identity`)."""
+                        ks: list[int], limit: int | None, verifier: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What an evaluation's numbers depend on, as plain JSON (stored in results.json under `identity`); `verifier`:
+    the correctness definition and its math-verify settings (another one scores the same completions otherwise)."""
     identity = {"model": model_info, "benchmarks": benchmarks, "generation": generation, "k": list(ks),
                 "limit": limit}
+    if verifier is not None:
+        identity["verifier"] = verifier
     return json.loads(json.dumps(identity, default=str))
 
 

@@ -4,8 +4,9 @@ Reads as a recipe: resolve benchmarks and gates (cheap checks first, so a typo f
 resolve the models, load the rows, then per model: load (adapters stay unmerged: what is evaluated is what was
 trained), generate, score, summarize, write `eval/<label>/`; finally rebuild the comparison and check gates.
 
-Correctness is `rlr.rewards.correctness.score_correctness`, the same function the RL reward calls, so "accuracy
-went up" means the same thing in training logs and here.
+Correctness is the `accuracy` reward object training uses (`rlr.rewards.accuracy.TaskScore`, with the math-verify
+settings the preset's rewards give), so "accuracy went up" means the same thing in training logs and here. A
+problem whose ground truth cannot be read is counted (`gold_unparseable`) and left out of every metric.
 """
 
 from __future__ import annotations
@@ -86,38 +87,54 @@ def build_generator(ref: Any, cfg: Any, device: Any) -> Any:
     return HFGenerator(model, tokenizer, device.device)
 
 
-def score_generation(bench: Benchmark, gen: GenerationResult, mode: str) -> tuple[list[Any], list[dict[str, Any]]]:
-    """ProblemSamples per problem plus the samples.jsonl records, from one generation pass over `bench.rows`."""
-    from rlr.evaluate.metrics import ProblemSamples
-    from rlr.rewards.correctness import score_correctness
-    from rlr.rewards.extract import extract_answer
-    from rlr.rewards.format import ThinkFormat
+def score_generation(bench: Benchmark, gen: GenerationResult, mode: str, scorer: Any = None,
+                     answer_format: str | None = None) -> tuple[list[Any], list[dict[str, Any]], int]:
+    """ProblemSamples per scorable problem, the samples.jsonl records, and how many problems were left out because
+    their ground truth is missing or cannot be parsed (`gold_unparseable`), from one generation pass.
 
+    `scorer` is the training reward object (`TaskScore`, with the preset's math-verify settings): it returns None
+    for a row it cannot score, and such a row is counted, not scored 0 (which would lower accuracy for a broken
+    row) nor 1. `format_ok` is the shape the template's `answer_format` asked for (`follows_answer_format`).
+    """
+    from rlr.evaluate.metrics import ProblemSamples
+    from rlr.rewards.accuracy import TaskScore
+    from rlr.rewards.extract import extract_answer
+    from rlr.rewards.format import follows_answer_format
+
+    scorer = scorer or TaskScore()
     flat = [(i, j, c) for i, comps in enumerate(gen.completions) for j, c in enumerate(comps)]
     rows = bench.rows
     texts = [c.text for _, _, c in flat]
-    scores = score_correctness(texts, [str(rows[i]["answer"]) for i, _, _ in flat],
-                               [rows[i].get("task") or "math" for i, _, _ in flat],
-                               [rows[i].get("meta") for i, _, _ in flat])
-    formats = ThinkFormat()(texts, prompts=[gen.prompt_texts[i] for i, _, _ in flat])
+    scores = scorer(texts, answer=[rows[i].get("answer") for i, _, _ in flat],
+                    task=[rows[i].get("task") or "math" for i, _, _ in flat],
+                    meta=[rows[i].get("meta") for i, _, _ in flat])
+    formats = follows_answer_format(texts, [gen.prompt_texts[i] for i, _, _ in flat], answer_format)
     problems = [ProblemSamples(answers=[], correct=[], lengths=[], truncated=[], format_ok=[], scores=[],
                                task=str(row.get("task") or "math")) for row in rows]
+    unscorable: set[int] = set()
     records = []
     for (i, j, c), score, fmt in zip(flat, scores, formats, strict=True):
         extracted = extract_answer(c.text)
+        if score is None:
+            unscorable.add(i)
         p = problems[i]
         p.answers.append(extracted)
-        p.correct.append(score >= 1.0)
-        p.scores.append(score)
+        p.correct.append(score is not None and score >= 1.0)
+        p.scores.append(score or 0.0)
         p.lengths.append(c.length)
         p.truncated.append(c.truncated)
         p.format_ok.append(fmt >= 1.0)
         records.append({"benchmark": bench.name, "problem": i, "mode": mode, "sample": j,
                         "question": question_text(rows[i]), "prompt": gen.prompt_texts[i],
-                        "answer": str(rows[i]["answer"]), "completion": c.text, "extracted": extracted,
-                        "correct": score >= 1.0, "score": score, "length": c.length, "truncated": c.truncated,
-                        "format_ok": fmt >= 1.0})
-    return problems, records
+                        "answer": rows[i].get("answer"), "completion": c.text, "extracted": extracted,
+                        "correct": None if score is None else score >= 1.0, "score": score, "length": c.length,
+                        "truncated": c.truncated, "format_ok": fmt >= 1.0, "gold_unparseable": score is None})
+    kept = [p for i, p in enumerate(problems) if i not in unscorable]
+    if rows and not kept:
+        raise UserError(f"benchmark {bench.name!r}: none of its {len(rows)} ground-truth answers can be read by the "
+                        "verifier (missing, or math-verify cannot parse them); check its answer column "
+                        "(`rlr prepare-data` reports unparseable answers)")
+    return kept, records, len(unscorable)
 
 
 def _timing(gen: GenerationResult) -> dict[str, Any]:
@@ -126,19 +143,21 @@ def _timing(gen: GenerationResult) -> dict[str, Any]:
 
 
 def evaluate_benchmark(generator: Any, bench: Benchmark, settings: GenerationSettings, ks: list[int],
-                       greedy: bool, label: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                       greedy: bool, label: str, scorer: Any = None,
+                       answer_format: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     from dataclasses import replace
 
     from rlr.evaluate.metrics import bootstrap_ci, summarize
 
     prompts = [row["prompt"] for row in bench.rows]
     gen = generator.generate(prompts, settings, description=f"{label} on {bench.name}")
-    problems, records = score_generation(bench, gen, "sample")
+    problems, records, unparseable = score_generation(bench, gen, "sample", scorer, answer_format)
     metrics = summarize(problems, ks, seed=settings.seed)
+    metrics["gold_unparseable"] = unparseable  # problems left out of every metric: their gold cannot be read
     metrics["timing"] = _timing(gen)
     if greedy:
         greedy_gen = generator.generate(prompts, replace(settings, greedy=True), description=f"{label} greedy")
-        greedy_problems, greedy_records = score_generation(bench, greedy_gen, "greedy")
+        greedy_problems, greedy_records, _ = score_generation(bench, greedy_gen, "greedy", scorer, answer_format)
         values = [float(p.correct[0]) for p in greedy_problems]
         metrics["greedy_accuracy"] = sum(values) / len(values)
         metrics["greedy_accuracy_ci"] = list(bootstrap_ci(values, seed=settings.seed))
@@ -159,8 +178,12 @@ def identity_of(spec: str, ref: Any, cfg: Any, benchmarks: list[Benchmark], limi
 
     ev = cfg.eval
     generation = {**generation_settings(cfg).as_dict(), "backend": ev.backend, "greedy_extra": ev.greedy}
+    from rlr.rewards.accuracy import TaskScore
+    from rlr.rewards.math_extract import DEFINITION
+
+    verifier = {"definition": DEFINITION, **TaskScore.from_reward_specs(cfg.rewards).settings.as_dict()}
     return evaluation_identity({"requested": spec, **ref.as_dict()}, [b.describe() for b in benchmarks], generation,
-                               list(ev.k), limit)
+                               list(ev.k), limit, verifier)
 
 
 def evaluate_model(label: str, spec: str, ref: Any, loaded: Any, benchmarks: list[Benchmark], stage: Any,
@@ -176,12 +199,15 @@ def evaluate_model(label: str, spec: str, ref: Any, loaded: Any, benchmarks: lis
                 inputs={"model": model_info, "benchmarks": [b.describe() for b in benchmarks]})
     write_comparison(stage.path.parent)  # now, not only at the end: a kill must not leave this label's old row
     with stage:
+        from rlr.rewards.accuracy import TaskScore
+
+        scorer = TaskScore.from_reward_specs(cfg.rewards)  # the training verifier, with the preset's settings
         generator = build_generator(ref, cfg, device)
         per_bench: dict[str, Any] = {}
         samples: list[dict[str, Any]] = []
         for bench in benchmarks:
             per_bench[bench.name], records = evaluate_benchmark(generator, bench, settings, list(ev.k), ev.greedy,
-                                                                label)
+                                                                label, scorer, cfg.template.answer_format)
             samples += records
             stage.log_metrics({"benchmark": bench.name, **{k: v for k, v in per_bench[bench.name].items()
                                                            if not isinstance(v, (dict, list))}})

@@ -1,8 +1,10 @@
 """THE definition of a correct answer, shared by training rewards and `rlr evaluate`.
 
 `score_correctness` dispatches on each row's `task`:
-- "math": extract the final answer, then math-verify against the ground truth, in worker processes with a
-  hard per-item timeout (`rlr.rewards.math_pool`); a timeout or parser error scores 0 and is counted.
+- "math": math-verify reads the final answer and the ground truth (`rlr.rewards.math_extract` chooses what
+  it reads) and compares them, in worker processes with a hard per-item timeout (`rlr.rewards.math_pool`);
+  a timeout or parser error scores 0 and is counted. A ground truth math-verify cannot read has status
+  "gold_unparseable": the row cannot be scored (the rewards give None, evaluate counts it apart).
 - "exact": normalized string equality of the extracted answer (case, spaces, `$`, trailing period).
 - "numeric": numeric equality of the extracted answer (relative tolerance 1e-6; `1,000` and `50%` read).
 - anything else (procedural tasks such as "countdown", "gym:<name>"): the task's own verifier from
@@ -20,6 +22,7 @@ from collections.abc import Sequence
 
 from rlr.errors import UserError
 from rlr.rewards.extract import extract_answer
+from rlr.rewards.math_extract import MathSettings
 from rlr.rewards.math_pool import default_pool
 
 logger = logging.getLogger(__name__)
@@ -97,7 +100,9 @@ def _numeric(completion: str, answer: str) -> tuple[float, str]:
     if predicted is None:
         return 0.0, "no_answer"
     got, want = parse_number(predicted), parse_number(answer)
-    if got is None or want is None:
+    if want is None:
+        return 0.0, "gold_unparseable"
+    if got is None:
         return 0.0, "ok"
     return float(math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9)), "ok"
 
@@ -124,8 +129,10 @@ def score_correctness_detailed(
     tasks: Sequence[str] | None = None,
     metas: Sequence[str | dict | None] | None = None,
     timeout_s: float | None = None,
+    settings: MathSettings | None = None,
 ) -> list[tuple[float, str]]:
-    """(score, status) per completion; status is ok, no_answer, timeout or error. See `score_correctness`."""
+    """(score, status) per completion; status is ok, no_answer, gold_unparseable, timeout or error (score 0 for all
+    but ok). `settings` are math-verify's knobs for "math" rows. See `score_correctness`."""
     n = len(completions)
     if len(answers) != n:
         raise ValueError(f"{n} completions but {len(answers)} answers")
@@ -134,7 +141,7 @@ def score_correctness_detailed(
     results: list[tuple[float, str]] = [(0.0, "error")] * n
     math_idx = [i for i in range(n) if (tasks[i] or "math") == "math"]
     if math_idx:
-        scored = default_pool().score([(completions[i], str(answers[i])) for i in math_idx], timeout_s)
+        scored = default_pool().score([(completions[i], str(answers[i])) for i in math_idx], timeout_s, settings)
         for i, result in zip(math_idx, scored, strict=True):
             results[i] = result
     for i in range(n):
@@ -152,19 +159,29 @@ def score_correctness_detailed(
     return results
 
 
+def unparseable_gold(answers: Sequence[str | None], timeout_s: float | None = None) -> list[int]:
+    """Indexes of the math ground truths that math-verify cannot read (or whose reading times out): rows that every
+    correctness reward will skip (None). One parse per distinct answer, in the worker pool."""
+    pairs = [("", "" if a is None else str(a)) for a in answers]
+    results = default_pool().score(pairs, timeout_s) if pairs else []
+    return [i for i, (_, status) in enumerate(results) if status in ("gold_unparseable", "timeout", "error")]
+
+
 def score_correctness(
     completions: Sequence[str],
     answers: Sequence[str],
     tasks: Sequence[str] | None = None,
     metas: Sequence[str | dict | None] | None = None,
     timeout_s: float | None = None,
+    settings: MathSettings | None = None,
 ) -> list[float]:
     """1.0 correct / 0.0 wrong per completion (procedural and gym tasks may give partial credit in [0, 1]).
+    An unparseable ground truth scores 0 here; use `score_correctness_detailed` to tell it apart.
 
     >>> score_correctness([r"\\boxed{\\frac{1}{2}}", "<think>..</think> 7"], ["0.5", "8"], ["math", "numeric"])
     [1.0, 0.0]
     """
-    return [score for score, _ in score_correctness_detailed(completions, answers, tasks, metas, timeout_s)]
+    return [score for score, _ in score_correctness_detailed(completions, answers, tasks, metas, timeout_s, settings)]
 
 
 def is_correct(completion: str, answer: str, task: str = "math", meta: str | dict | None = None) -> bool:

@@ -173,6 +173,10 @@ def _reward_warnings(report: DoctorReport, name: str, scores: list[float | None]
         report.warnings.append(f"{name}: {timeouts} answer(s) timed out in math-verify and scored 0")
     if errors:
         report.warnings.append(f"{name}: {errors} answer(s) could not be parsed/verified and scored 0")
+    unreadable = after.get("gold_unparseable", 0) - before.get("gold_unparseable", 0)
+    if unreadable:
+        report.warnings.append(f"{name}: {unreadable} completion(s) belong to rows whose ground truth math-verify "
+                               "cannot read; they are skipped (None): check the answer column")
     if report.seconds[name] > _SLOW_S:
         report.warnings.append(f"{name}: took {report.seconds[name]:.1f}s on {len(scores)} completions (slow)")
     values = [v for v in scores if v is not None]

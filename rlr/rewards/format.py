@@ -94,3 +94,25 @@ def answer_format(completions: list[Any], **kwargs: Any) -> list[float]:
         boxed = last_boxed(answer_part) if _BOXED.search(answer_part) else None
         scores.append(1.0 if boxed else 0.0)
     return scores
+
+
+def _answer_tag_ok(text: str) -> bool:
+    answer_part = text.rpartition(_THINK_CLOSE)[2] if _THINK_CLOSE in text else text
+    end = answer_part.rfind("</answer>")
+    start = answer_part.rfind("<answer>", 0, end) if end >= 0 else -1
+    return start >= 0 and bool(answer_part[start + len("<answer>") : end].strip())
+
+
+def follows_answer_format(texts: list[str], prompts: list[Any], template_format: str | None) -> list[float]:
+    """1.0 where a completion has the shape `template.answer_format` asked for (`rlr evaluate`'s
+    `format_compliance`): `boxed` a closed, non-empty `\\boxed{}` in the answer part; `answer_tag` a non-empty
+    `<answer>...</answer>` there; `after_think` and `none` one `<think>...</think>` then an answer.
+
+    >>> follows_answer_format([r"\\boxed{3}", "<answer>3</answer>", "<think>x</think> 3"], [""] * 3, "answer_tag")
+    [0.0, 1.0, 0.0]
+    """
+    if template_format == "boxed":
+        return answer_format(texts)
+    if template_format == "answer_tag":
+        return [1.0 if _answer_tag_ok(text) else 0.0 for text in texts]
+    return ThinkFormat()(texts, prompts=prompts)

@@ -5,11 +5,23 @@ else whitespace-separated words (`rlr rewards check`); see `rlr.rewards.common.c
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
+from rlr.rewards.accuracy import correctness_results
 from rlr.rewards.base import Reward
 from rlr.rewards.common import column, completion_lengths, completion_texts
-from rlr.rewards.correctness import score_correctness
+from rlr.rewards.math_extract import MathSettings
+
+_MAX_MEAN_WORD_CHARS = 10  # English averages ~5 characters a word; more means the text is not spaced into words
+_MIN_CHARS_FOR_CHAR_NGRAMS = 60
+
+
+def _correctness(texts: list[str], kwargs: dict[str, Any], settings: MathSettings | None = None) -> list[float | None]:
+    """Correctness per completion as the correctness rewards see it: None without a readable ground truth."""
+    tasks = [t or "math" for t in column(kwargs, "task", len(texts), "math")]
+    results = correctness_results(texts, kwargs, tasks, settings=settings)
+    return [None if r is None or r[1] == "gold_unparseable" else r[0] for r in results]
 
 
 class Overlong(Reward):
@@ -68,19 +80,26 @@ class Cosine(Reward):
         max_value_wrong: float = -0.5,
         min_value_correct: float = 0.5,
         max_value_correct: float = 1.0,
+        precision: int = 6,
+        strict: bool = True,
+        allow_set_relation_comp: bool = False,
     ) -> None:
         super().__init__()
         self.max_len = max_len
+        MathSettings(precision, strict, allow_set_relation_comp)  # checked now: a bad one is a bad arg
+        self.precision, self.strict, self.allow_set_relation_comp = precision, strict, allow_set_relation_comp
         self.min_value_wrong, self.max_value_wrong = min_value_wrong, max_value_wrong
         self.min_value_correct, self.max_value_correct = min_value_correct, max_value_correct
 
     def __call__(self, completions: list[Any], completion_ids: list[list[int]] | None = None, **kwargs: Any):
         texts = completion_texts(completions)
-        n = len(texts)
-        answers = [str(a) for a in column(kwargs, "answer", n, "")]
-        correct = score_correctness(texts, answers, column(kwargs, "task", n, "math"), column(kwargs, "meta", n))
-        rewards = []
+        settings = MathSettings(self.precision, self.strict, self.allow_set_relation_comp)
+        correct = _correctness(texts, kwargs, settings)
+        rewards: list[float | None] = []
         for length, score in zip(completion_lengths(texts, completion_ids), correct, strict=True):
+            if score is None:  # no ground truth, or one math-verify cannot read: TRL skips the row
+                rewards.append(None)
+                continue
             # Clamped: cos is periodic, past max_len it would climb back and reward rambling.
             cosine = math.cos(min(length / self.max_len, 1.0) * math.pi)
             if score >= 1.0:
@@ -109,19 +128,21 @@ class LengthPenalty(Reward):
         texts = completion_texts(completions)
         n = len(texts)
         lengths = completion_lengths(texts, completion_ids)
-        answers = [str(a) for a in column(kwargs, "answer", n, "")]
-        correct = score_correctness(texts, answers, column(kwargs, "task", n, "math"), column(kwargs, "meta", n))
+        correct = _correctness(texts, kwargs)
         groups: dict[str, list[int]] = {}
         for i, prompt in enumerate(column(kwargs, "prompts", n, "")):
             groups.setdefault(repr(prompt), []).append(i)
-        rewards = [0.0] * n
+        rewards: list[float | None] = [None if c is None else 0.0 for c in correct]
         for members in groups.values():
+            members = [i for i in members if correct[i] is not None]
+            if not members:
+                continue
             lo, hi = min(lengths[i] for i in members), max(lengths[i] for i in members)
             if hi == lo:
                 continue
             for i in members:
                 lam = 0.5 - (lengths[i] - lo) / (hi - lo)
-                rewards[i] = lam if correct[i] >= 1.0 else min(0.0, lam)
+                rewards[i] = lam if (correct[i] or 0.0) >= 1.0 else min(0.0, lam)
         return rewards
 
 
@@ -130,7 +151,9 @@ class Repetition(Reward):
 
     Yeo et al. 2025; open-r1: `max_penalty * (1 - unique/total)` over the whitespace-word n-grams of the
     completion (words, not token ids, so the value does not depend on the tokenizer). 0 for fewer than
-    `ngram_size` words.
+    `ngram_size` words. Text of 60+ characters not spaced into words (mean "word" over 10 characters: `hahaha...`,
+    Chinese or Japanese, `x=1+1=2;` repeated) is measured over character `char_ngram_size`-grams of its non-space
+    characters instead: split on whitespace, it would be one or two "words" and never look repetitive.
 
     >>> Repetition(ngram_size=2, max_penalty=-1.0)(["a b c d", "a b a b a b"])
     [0.0, -0.6]
@@ -138,21 +161,26 @@ class Repetition(Reward):
 
     name = "repetition"
 
-    def __init__(self, ngram_size: int = 3, max_penalty: float = -1.0) -> None:
+    def __init__(self, ngram_size: int = 3, max_penalty: float = -1.0, char_ngram_size: int = 6) -> None:
         super().__init__()
         if max_penalty > 0:
             raise ValueError("max_penalty must be <= 0 (it is a penalty)")
-        if ngram_size < 1:
-            raise ValueError("ngram_size must be >= 1")
-        self.ngram_size, self.max_penalty = ngram_size, max_penalty
+        if ngram_size < 1 or char_ngram_size < 1:
+            raise ValueError("ngram_size and char_ngram_size must be >= 1")
+        self.ngram_size, self.max_penalty, self.char_ngram_size = ngram_size, max_penalty, char_ngram_size
 
     def __call__(self, completions: list[Any], **kwargs: Any) -> list[float]:
         rewards = []
         for text in completion_texts(completions):
-            words = text.lower().split()
-            if len(words) < self.ngram_size:
+            units: Sequence[str] = text.lower().split()
+            size = self.ngram_size
+            chars = sum(len(word) for word in units)
+            # Not spaced into words (and long enough that tags like `<think>...</think>` do not decide): characters.
+            if chars >= _MIN_CHARS_FOR_CHAR_NGRAMS and chars > _MAX_MEAN_WORD_CHARS * max(1, len(units)):
+                units, size = "".join(units), self.char_ngram_size
+            if len(units) < size:
                 rewards.append(0.0)
                 continue
-            ngrams = [tuple(words[i : i + self.ngram_size]) for i in range(len(words) - self.ngram_size + 1)]
+            ngrams = [tuple(units[i : i + size]) for i in range(len(units) - size + 1)]
             rewards.append(round((1 - len(set(ngrams)) / len(ngrams)) * self.max_penalty, 12) + 0.0)
         return rewards

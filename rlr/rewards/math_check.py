@@ -3,8 +3,9 @@
 `verify_math` has no timeout of its own: math-verify's timeout uses SIGALRM, which only works on the main
 thread and cannot interrupt sympy stuck inside C code (`9^{9^{9^9}}` builds a huge integer). So it runs
 in worker processes (`python -m rlr.rewards.math_check`) that the parent kills when an item overruns
-(`rlr.rewards.math_pool`). The worker speaks JSON lines on stdin/stdout: `[id, completion, answer]` in,
-`[id, score, status]` out, where status is "ok", "no_answer" or "error".
+(`rlr.rewards.math_pool`). The worker speaks JSON lines on stdin/stdout: `[id, completion, answer, settings]` in
+(settings: `MathSettings.as_dict()`), `[id, score, status]` out, where status is "ok", "no_answer",
+"gold_unparseable" or "error".
 
 Workers are not sandboxed like `rlr.sandbox`: math-verify reads model text with regexes (plain expressions
 are limited to digits and operators before sympy sees them) and an ANTLR LaTeX grammar, and never runs it.
@@ -18,46 +19,55 @@ import logging
 import sys
 from typing import Any
 
-from rlr.rewards.extract import extract_answer
+from rlr.rewards.math_extract import MathSettings, math_candidates
 
 _parse: Any = None
 _verify: Any = None
+_targets: Any = None
 
 
 def _load() -> None:
-    global _parse, _verify
+    global _parse, _verify, _targets
     if _parse is None:
-        from math_verify import parse, verify
+        from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
         # math-verify warns once that its (signal) timeout is off: intended, the parent enforces one.
         logging.getLogger("math_verify").setLevel(logging.ERROR)
+        # boxed_match_priority=0: a \boxed{} answer wins over "answer: ..." prose (as in math-verify's own tests)
+        _targets = (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
         _parse, _verify = parse, verify
 
 
-def _parse_any(text: str) -> list:
-    """Parse as LaTeX first (`$...$` makes math-verify read bare `\\frac{1}{2}`), else with its own extraction."""
-    parsed = _parse(f"${text}$", parsing_timeout=None)
-    return parsed or _parse(text, parsing_timeout=None, extraction_mode="first_match")
+def parse_math(text: str, gold: bool = False) -> list:
+    """math-verify's reading of `text` (a completion, or a gold answer): [] when it finds nothing."""
+    _load()
+    for candidate in math_candidates(text, gold):
+        parsed = _parse(candidate, _targets, parsing_timeout=None)
+        if parsed:
+            return parsed
+    return []
 
 
-def verify_math(completion: str, answer: str) -> tuple[float, str]:
+def verify_math(completion: str, answer: str, settings: MathSettings | None = None) -> tuple[float, str]:
     """Score one completion against a ground truth: (1.0 or 0.0, status). No timeout: see module doc.
+
+    Both sides go through the same extraction (`parse_math`), as in math-verify. Status is "ok", "no_answer"
+    (nothing read from the completion) or "gold_unparseable" (nothing read from the ground truth: the row
+    cannot be scored, and the rewards return None for it).
 
     >>> verify_math(r"so \\boxed{\\frac{1}{2}}", "0.5")
     (1.0, 'ok')
     """
-    _load()
-    predicted = extract_answer(completion)
-    if predicted is None:
-        return 0.0, "no_answer"
-    gold = _parse_any(answer)
+    settings = settings or MathSettings()
+    gold = parse_math(answer, gold=True)
     if not gold:
-        return 0.0, "error"
-    if _verify(gold, _parse_any(predicted), timeout_seconds=None):
-        return 1.0, "ok"
-    # "$prose$" parses as a product of symbols; math-verify's own extraction reads prose better.
-    fallback = _parse(predicted, parsing_timeout=None, extraction_mode="first_match")
-    return (1.0 if fallback and _verify(gold, fallback, timeout_seconds=None) else 0.0), "ok"
+        return 0.0, "gold_unparseable"
+    predicted = parse_math(completion)
+    if not predicted:
+        return 0.0, "no_answer"
+    same = _verify(gold, predicted, float_rounding=settings.precision, strict=settings.strict,
+                   allow_set_relation_comp=settings.allow_set_relation_comp, timeout_seconds=None)
+    return (1.0 if same else 0.0), "ok"
 
 
 def _limit_memory(limit_mb: int) -> None:
@@ -78,9 +88,9 @@ def main() -> None:
     out.write("ready\n")
     out.flush()
     for line in sys.stdin:
-        item_id, completion, answer = json.loads(line)
+        item_id, completion, answer, settings = json.loads(line)
         try:
-            score, status = verify_math(completion, answer)
+            score, status = verify_math(completion, answer, MathSettings.of(settings))
         except BaseException:  # RecursionError, MemoryError, sympy internals: all score 0)
             score, status = 0.0, "error"
         out.write(json.dumps([item_id, score, status]) + "\n")

@@ -27,6 +27,9 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from rlr.rewards.math_extract import MathSettings
 
 logger = logging.getLogger(__name__)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -108,23 +111,26 @@ class MathVerifyPool:
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
-    def score(self, pairs: Sequence[tuple[str, str]], timeout_s: float | None = None) -> list[tuple[float, str]]:
-        """(score, status) per pair, in order. Status: ok, no_answer, error, timeout."""
+    def score(self, pairs: Sequence[tuple[str, str]], timeout_s: float | None = None,
+              settings: MathSettings | None = None) -> list[tuple[float, str]]:
+        """(score, status) per pair, in order. Status: ok, no_answer, gold_unparseable, error, timeout."""
         if not pairs:
             return []
         # Identical completions are common in GRPO groups once a policy converges: verify each pair once.
         unique = list(dict.fromkeys(pairs))
         with self._lock:
-            results = self._score(unique, self.timeout_s if timeout_s is None else timeout_s)
+            results = self._score(unique, self.timeout_s if timeout_s is None else timeout_s,
+                                  (settings or MathSettings()).as_dict())
         scored = dict(zip(unique, results, strict=True))
         return [scored[pair] for pair in pairs]
 
-    def _score(self, pairs: Sequence[tuple[str, str]], timeout_s: float) -> list[tuple[float, str]]:
+    def _score(self, pairs: Sequence[tuple[str, str]], timeout_s: float,
+               settings: dict[str, Any]) -> list[tuple[float, str]]:
         if self._pid != os.getpid():  # forked: the workers and their pipes belong to the parent
             self._workers, self._pid = [], os.getpid()
         while len(self._workers) < min(self.n_workers, len(pairs)):
             self._workers.append(self._start_worker())
-        lines = [(json.dumps([i, c, a]) + "\n").encode() for i, (c, a) in enumerate(pairs)]
+        lines = [(json.dumps([i, c, a, settings]) + "\n").encode() for i, (c, a) in enumerate(pairs)]
         results: list[tuple[float, str] | None] = [None] * len(pairs)
         pending = deque(range(len(pairs)))
         started = time.monotonic()
