@@ -1,4 +1,4 @@
-"""Data files that used to be accepted silently (issue 21): each now gives an error or a visible warning with counts."""
+"""Data files that used to be accepted silently (issue 21): each now gives an error or a warning with counts."""
 
 from __future__ import annotations
 
