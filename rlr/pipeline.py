@@ -89,6 +89,8 @@ def band_fix(cfg: Any, acc: float, low: float) -> str:
     if spec.value is None:
         return (f"let SFT stop when it gets there (sft.stop_at.value={max(low, 0.05):.2f}, checked every "
                 f"sft.stop_at.every steps) instead of after sft.trainer.max_steps, or move the band")
+    if acc < low and spec.value < low:
+        return f"sft.stop_at.value={spec.value} lies below the band; raise it to at least {low} or lower the band"
     if acc < low:
         return (f"sft.stop_at.value={spec.value} was not reached within sft.trainer.max_steps; raise max_steps or "
                 "the learning rate, or lower the band")

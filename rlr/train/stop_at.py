@@ -45,6 +45,10 @@ class StopAtMetric(TrainerCallback):
         load_rows(self.bench, loaded, spec.problems)
         self.settings = replace(generation_settings(cfg), n=spec.samples, greedy=spec.metric == "greedy_accuracy")
         self.tokenizer = load_tokenizer(tokenizer_source, cfg.model, padding_side="left")  # generation pads left
+        from rlr.rewards.accuracy import TaskScore
+
+        self.scorer = TaskScore.from_reward_specs(cfg.rewards)  # evaluate's verifier, with the preset's settings
+        self.answer_format = cfg.template.answer_format
         self.history: list[dict[str, Any]] = []
         self.reached_at: int | None = None
         self._pending: dict[str, float] | None = None
@@ -64,9 +68,10 @@ class StopAtMetric(TrainerCallback):
         finally:
             torch.set_rng_state(rng)
             model.train(was_training)
-        problems, _ = score_generation(self.bench, gen, "greedy" if self.settings.greedy else "sample")
+        problems, _, _ = score_generation(self.bench, gen, "greedy" if self.settings.greedy else "sample",
+                                          self.scorer, self.answer_format)
         flags = [float(c) for p in problems for c in p.correct]
-        return sum(flags) / len(flags)
+        return sum(flags) / len(flags) if flags else 0.0
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         step = state.global_step
