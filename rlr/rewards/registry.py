@@ -21,7 +21,6 @@ from rlr.rewards.base import Reward
 from rlr.rewards.code import CodeTests
 from rlr.rewards.format import ThinkFormat, answer_format, tag_count
 from rlr.rewards.length import Cosine, LengthPenalty, Overlong, Repetition
-from rlr.rewards.partial import DigitCredit
 from rlr.rewards.plugins import UserReward, is_user_reward, load_user_reward
 
 # name -> a Reward class (built from `args`) or a plain function (takes no args).
@@ -39,7 +38,6 @@ REWARDS: dict[str, type[Reward] | Callable[..., list[float]]] = {
     "length_penalty": LengthPenalty,
     "repetition": Repetition,
     "code_tests": CodeTests,
-    "digit_credit": DigitCredit,
 }
 
 
