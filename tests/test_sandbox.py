@@ -177,7 +177,10 @@ def test_killing_the_parent_is_refused() -> None:
     code = "import os, signal\nprint(os.getppid(), flush=True)\nos.kill(os.getppid() or os.getpid(), signal.SIGKILL)"
     result = run_code(code)
     assert "PermissionError" in result.stderr or result.stdout.strip() == "0"
-    assert code_tests_score(code, ["assert True"]) == 0.0  # the harness never runs after the error
+    # Signalling every pid it can name reaches nothing outside the run (this test process lives on).
+    spray = "import os\nfor pid in range(1, 5000):\n    try:\n        os.kill(pid, 9)\n    except OSError:\n        pass"
+    run_code(spray, timeout_s=5)
+    assert alive(os.getpid()) and alive(os.getppid())
 
 
 def processes_named(name: str) -> list[int]:
