@@ -212,7 +212,7 @@ def remove_tree(path: str) -> bool:
                             pending.append(flat)
                         else:
                             os.unlink(child, dir_fd=fd)
-                    except OSError:
+                    except (OSError, NotImplementedError):
                         failures += 1
             except OSError:
                 failures += 1
