@@ -45,7 +45,7 @@ def benchmarks_dir() -> Path:
 
 
 def shipped_benchmarks() -> list[str]:
-    return sorted([*(p.stem for p in benchmarks_dir().glob("*.yaml")), "humaneval"])
+    return sorted(p.stem for p in benchmarks_dir().glob("*.yaml"))
 
 
 def sanitize(name: str) -> str:
@@ -73,9 +73,10 @@ def resolve_benchmark(entry: str, base_dir: Path | None) -> Benchmark:
         return Benchmark(sanitize(path.stem), "file", {"source": str(path), "task": "math"})
     from rlr.config.coerce import suggest
 
-    hint = suggest(entry, ["eval", *shipped_benchmarks()])
+    names = sorted([*shipped_benchmarks(), "humaneval"])
+    hint = suggest(entry, ["eval", *names])
     raise UserError(f"eval.benchmarks: unknown benchmark '{entry}'{hint or ''}; use eval, one of "
-                    f"{', '.join(shipped_benchmarks())} or a .jsonl/.json/.parquet/.csv file")
+                    f"{', '.join(names)} or a .jsonl/.json/.parquet/.csv file")
 
 
 def resolve_benchmarks(entries: list[str], base_dir: Path | None) -> list[Benchmark]:
