@@ -58,7 +58,7 @@ def _bind_ro(libc, src, dst):
 
 
 def _jail(libc, cfg):
-    import os, platform
+    import os
 
     new_root = os.getcwd().encode()
     nosuid_nodev = 0x2 | 0x4
@@ -91,9 +91,10 @@ def _jail(libc, cfg):
     os.symlink("../tmp", root + "/dev/shm")
     os.mkdir(root + "/proc")
     _check(libc.mount(b"proc", (root + "/proc").encode(), b"proc", nosuid_nodev | 0x8, None), "proc")
-    number = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
+    machine = os.uname().machine  # not `platform`: importing it costs more than the whole jail
+    number = {"x86_64": 155, "aarch64": 41}.get(machine)
     if number is None:
-        raise OSError("pivot_root: unknown syscall number on " + platform.machine())
+        raise OSError("pivot_root: unknown syscall number on " + machine)
     os.chdir(root)
     _check(libc.syscall(number, b".", b"."), "pivot_root")  # the old root now sits under the new one...
     _check(libc.umount2(b".", 0x2), "detach old root")  # ...and is detached (MNT_DETACH): gone for good
