@@ -13,11 +13,11 @@ What it builds, in order (each step that the kernel refuses is left out of the `
    in the namespace, so nothing the code starts (`setsid`, double forks) can outlive the run. The launcher
    stays outside as a relay: it waits and exits with the child's status (or dies of the same signal).
 3. In the child, a jail (`"jail"`): a fresh tmpfs of `disk_mb` becomes the root (`pivot_root`, the old root
-   detached): read-only binds of the system directories and of the interpreter's prefix (its site-packages
+   detached, the skeleton made read-only): read-only binds of the system directories and of the interpreter's prefix (its site-packages
    and dist-packages covered by empty read-only tmpfs, so only the stdlib imports), a few /dev nodes, a
    /proc of the new pid namespace (it shows only the run's own processes), and a writable /tmp (also
-   /var/tmp, /dev/shm) inside that same tmpfs. The host's /tmp, /run, /home, /work... are not there at all,
-   so no host socket or host directory can be reached, and the tmpfs size is the total disk quota of the run.
+   /var/tmp, /dev/shm), a tmpfs of `disk_mb`. The host's /tmp, /run, /home, /work... are not there at all,
+   so no host socket or host directory can be reached, and /tmp's size is the total disk quota of the run.
 4. rlimits, then (root) a fresh unprivileged uid, or (user namespace) all capabilities dropped; then
    PR_SET_PDEATHSIG (after the uid change, which clears it) and the report of what was enforced.
 
@@ -63,8 +63,8 @@ def _jail(libc, cfg):
     new_root = os.getcwd().encode()
     nosuid_nodev = 0x2 | 0x4
     _check(libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None), "private /")  # MS_REC | MS_PRIVATE
-    options = b"size=%dm,nr_inodes=%d,mode=0755" % (cfg["disk_mb"], cfg["max_inodes"])
-    _check(libc.mount(b"tmpfs", new_root, b"tmpfs", nosuid_nodev, options), "tmpfs root")
+    # The root is a small tmpfs made read-only once built; /tmp is a tmpfs of its own, the run's whole quota.
+    _check(libc.mount(b"tmpfs", new_root, b"tmpfs", nosuid_nodev, b"size=1m,nr_inodes=4096,mode=0755"), "tmpfs root")
     root = new_root.decode()
     for path in cfg["ro_paths"]:
         inside = root + path
@@ -84,8 +84,9 @@ def _jail(libc, cfg):
         open(root + "/dev/" + node, "w").close()
         _check(libc.mount(("/dev/" + node).encode(), (root + "/dev/" + node).encode(), None, 0x1000, None),
                "bind /dev/" + node)
-    os.mkdir(root + "/tmp", 0o1777)
-    os.chmod(root + "/tmp", 0o1777)
+    os.mkdir(root + "/tmp")
+    options = b"size=%dm,nr_inodes=%d,mode=1777" % (cfg["disk_mb"], cfg["max_inodes"])
+    _check(libc.mount(b"tmpfs", (root + "/tmp").encode(), b"tmpfs", nosuid_nodev, options), "tmpfs /tmp")
     os.makedirs(root + "/var", exist_ok=True)
     os.symlink("../tmp", root + "/var/tmp")
     os.symlink("../tmp", root + "/dev/shm")
@@ -98,6 +99,8 @@ def _jail(libc, cfg):
     os.chdir(root)
     _check(libc.syscall(number, b".", b"."), "pivot_root")  # the old root now sits under the new one...
     _check(libc.umount2(b".", 0x2), "detach old root")  # ...and is detached (MNT_DETACH): gone for good
+    # Read-only skeleton: in a user namespace the code owns these directories, so permissions alone would not do.
+    _check(libc.mount(None, b"/", None, 0x20 | 0x1000 | 0x1 | nosuid_nodev, None), "read-only root")
     os.chdir("/tmp")
     os.environ.update(HOME="/tmp", TMPDIR="/tmp")
 

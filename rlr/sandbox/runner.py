@@ -10,9 +10,9 @@ docstring in `rlr.sandbox.launcher` has the details of the namespaces and the ja
   PID 1 of its own pid namespace, so when the run ends every process it started dies with it (`setsid`
   and double forks included). Not root: a user namespace makes these possible where the kernel allows
   unprivileged user namespaces, and every capability is dropped in it (`"no_capabilities"`).
-- Filesystem (`"jail"`): the root is a fresh tmpfs of `disk_mb` (the total disk quota of the run) holding
-  read-only system directories and the stdlib, /proc of its own pid namespace, and a writable /tmp. No host
-  directory is writable and no host socket is reachable; nothing written survives the run.
+- Filesystem (`"jail"`): the root is a fresh, read-only tmpfs holding read-only system directories and the
+  stdlib, /proc of its own pid namespace, and a writable /tmp: a tmpfs of `disk_mb`, the total disk quota of the
+  run. No host directory is writable and no host socket is reachable; nothing written survives the run.
 - Wall clock: the parent kills the process group at `timeout_s` (the relay and PID 1: the pid namespace
   takes the rest along); as root every process of the run's uid is swept too, as a second net.
 - rlimits (set in the child before the code runs): CPU seconds, address space (`memory_mb`), file size
