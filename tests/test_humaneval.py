@@ -42,8 +42,9 @@ def test_canonical_solutions_pass_all_164_and_shuffled_ones_none(cli, tmp_path: 
     results = json.loads((Path(summary["eval_dir"]) / "results.json").read_text())
     assert results["benchmarks"]["humaneval"]["problems"] == 164
     solutions = [p["canonical_solution"] for p in problems]
+    rotated = solutions[1:] + solutions[:1]
     shuffled = write_jsonl(tmp_path / "shuffled.jsonl", [{"id": p["task_id"], "completion": s}
-                                                         for p, s in zip(problems, solutions[1:] + solutions[:1])])
+                                                         for p, s in zip(problems, rotated, strict=True)])
     assert evaluate(cli, tmp_path, shuffled)["metrics"]["humaneval"]["pass@1"] == 0.0
 
 

@@ -178,7 +178,8 @@ def test_killing_the_parent_is_refused() -> None:
     result = run_code(code)
     assert "PermissionError" in result.stderr or result.stdout.strip() == "0"
     # Signalling every pid it can name reaches nothing outside the run (this test process lives on).
-    spray = "import os\nfor pid in range(1, 5000):\n    try:\n        os.kill(pid, 9)\n    except OSError:\n        pass"
+    spray = "import os\nfor pid in range(1, 5000):\n    try:\n        os.kill(pid, 9)\n    except OSError:\n" \
+            "        pass"
     run_code(spray, timeout_s=5)
     assert alive(os.getpid()) and alive(os.getppid())
 

@@ -29,7 +29,8 @@ def test_honest_and_partial_solutions_score_their_pass_fraction() -> None:
 
 CHEATS = {
     "module_level_exec_override": WRONG + "exec = lambda *a, **k: None\n",
-    "builtins_exec_noop": WRONG + "import builtins\nbuiltins.exec = lambda *a, **k: None\nbuiltins.eval = lambda *a: True\n",
+    "builtins_exec_noop": WRONG + "import builtins\nbuiltins.exec = lambda *a, **k: None\n"
+                                  "builtins.eval = lambda *a: True\n",
     "always_equal_object": """
         class Anything:
             def __eq__(self, other):

@@ -51,7 +51,8 @@ def test_site_packages_cannot_be_imported_by_any_path() -> None:
         import os, sys
         sys.path += ["/proc/self/fd/%s/%s" % (fd, sub) for fd in os.listdir("/proc/self/fd")
                      for sub in ("", "site-packages", "python3.11/site-packages", "lib/python3.11/site-packages")]
-        sys.path += [{os.path.dirname(os.path.dirname(numpy.__file__))!r}, {os.path.dirname(os.__file__)!r} + "/site-packages"]
+        sys.path += [{os.path.dirname(os.path.dirname(numpy.__file__))!r},
+                     {os.path.dirname(os.__file__)!r} + "/site-packages"]
         try:
             import numpy
             print("imported", numpy.__file__)

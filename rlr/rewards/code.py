@@ -11,8 +11,8 @@ internally (logged), which never stops training. Tests come from a `tests` colum
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 from typing import Any
 
 from rlr.rewards.base import Reward

@@ -12,10 +12,10 @@ What it builds, in order (each step that the kernel refuses is left out of the `
 2. `fork`: the child is PID 1 of the new pid namespace. When it dies the kernel kills every process left
    in the namespace, so nothing the code starts (`setsid`, double forks) can outlive the run. The launcher
    stays outside as a relay: it waits and exits with the child's status (or dies of the same signal).
-3. In the child, a jail (`"jail"`): a fresh tmpfs of `disk_mb` becomes the root (`pivot_root`, the old root
-   detached, the skeleton made read-only): read-only binds of the system directories and of the interpreter's prefix (its site-packages
-   and dist-packages covered by empty read-only tmpfs, so only the stdlib imports), a few /dev nodes, a
-   /proc of the new pid namespace (it shows only the run's own processes), and a writable /tmp (also
+3. In the child, a jail (`"jail"`): a fresh tmpfs becomes the root (`pivot_root`, the old root detached,
+   the skeleton made read-only): read-only binds of the system directories and of the interpreter's prefix
+   (its site-packages and dist-packages covered by empty read-only tmpfs, so only the stdlib imports), a few
+   /dev nodes, a /proc of the new pid namespace (it shows only the run's own processes), and a writable /tmp (also
    /var/tmp, /dev/shm), a tmpfs of `disk_mb`. The host's /tmp, /run, /home, /work... are not there at all,
    so no host socket or host directory can be reached, and /tmp's size is the total disk quota of the run.
 4. rlimits, then (root) a fresh unprivileged uid, or (user namespace) all capabilities dropped; then

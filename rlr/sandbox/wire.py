@@ -41,7 +41,7 @@ def encode(value, register=None, depth=0):
         return {"c": [value.real, value.imag]}
     if register is None:
         raise TypeError("only plain data (None, bool, int, float, complex, str, bytes, list, tuple, dict, set) "
-                        "crosses to the code under test, not %s" % t.__name__)
+                        f"crosses to the code under test, not {t.__name__}")
     return {"h": register(value)}
 
 
@@ -84,7 +84,7 @@ def decode(obj, resolve=None, depth=0):
 def send(fd, message):
     data = json.dumps(message, separators=(",", ":")).encode()
     if len(data) > MAX_FRAME:
-        raise ValueError("message over %d bytes" % MAX_FRAME)
+        raise ValueError(f"message over {MAX_FRAME} bytes")
     data = b"%010d" % len(data) + data
     while data:
         data = data[os.write(fd, data):]

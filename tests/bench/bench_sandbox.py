@@ -34,11 +34,13 @@ def baseline(ref: str) -> tuple[types.ModuleType, type]:
     exec(compile(show("rlr/sandbox/launcher.py"), "baseline_launcher", "exec"), launcher.__dict__)
     sys.modules["baseline_launcher"] = launcher
     runner = types.ModuleType("baseline_runner")
-    runner_src = show("rlr/sandbox/runner.py").replace("from rlr.sandbox.launcher import", "from baseline_launcher import")
+    runner_src = show("rlr/sandbox/runner.py").replace("from rlr.sandbox.launcher import",
+                                                       "from baseline_launcher import")
     sys.modules["baseline_runner"] = runner
     exec(compile(runner_src, "baseline_runner", "exec"), runner.__dict__)
     code = types.ModuleType("baseline_code")
-    code_src = show("rlr/rewards/code.py").replace("from rlr.sandbox import run_many", "from baseline_runner import run_many")
+    code_src = show("rlr/rewards/code.py").replace("from rlr.sandbox import run_many",
+                                                   "from baseline_runner import run_many")
     sys.modules["baseline_code"] = code
     exec(compile(code_src, "baseline_code", "exec"), code.__dict__)
     return runner, code.CodeTests
@@ -60,14 +62,15 @@ def main() -> None:
     tests = ["assert f(1) == 2", "assert f(2) == 4", "assert f(3) == 6"]
     rows = []
     for workers in (1, 2):
-        before = rate(lambda: old_runner.run_many(["print(sum(range(1000)))"] * args.n, workers=workers), args.n)
-        after = rate(lambda: run_many(["print(sum(range(1000)))"] * args.n, workers=workers), args.n)
+        programs = ["print(sum(range(1000)))"] * args.n
+        before = rate(lambda w=workers, p=programs: old_runner.run_many(p, workers=w), args.n)
+        after = rate(lambda w=workers, p=programs: run_many(p, workers=w), args.n)
         rows.append((f"sandbox `run_code`, {workers} worker(s)", before, after))
     for workers in (1, 2):
         old, new = OldCodeTests(workers=workers), CodeTests(workers=workers)
         assert old([completion] * 4, tests=[tests] * 4) == new([completion] * 4, tests=[tests] * 4) == [1.0] * 4
-        before = rate(lambda: old([completion] * args.n, tests=[tests] * args.n), args.n)
-        after = rate(lambda: new([completion] * args.n, tests=[tests] * args.n), args.n)
+        before = rate(lambda r=old: r([completion] * args.n, tests=[tests] * args.n), args.n)
+        after = rate(lambda r=new: r([completion] * args.n, tests=[tests] * args.n), args.n)
         rows.append((f"`code_tests` verdicts, {workers} worker(s)", before, after))
     print(f"| benchmark (n={args.n}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}) | before /s | after /s "
           "| after/before |")
