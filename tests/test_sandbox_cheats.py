@@ -17,8 +17,8 @@ TESTS = ["assert solve(3) == 9", "assert solve(4) == 16", "assert solve(-2) == 4
 WRONG = "def solve(x):\n    return 0\n"
 
 
-def score(code: str, tests: list[str] = TESTS) -> float | None:
-    return CodeTests(timeout_s=5)([f"```python\n{textwrap.dedent(code)}\n```"], tests=[tests])[0]
+def score(code: str, tests: list[str] = TESTS, timeout_s: float = 5) -> float | None:
+    return CodeTests(timeout_s=timeout_s)([f"```python\n{textwrap.dedent(code)}\n```"], tests=[tests])[0]
 
 
 def test_honest_and_partial_solutions_score_their_pass_fraction() -> None:
@@ -155,5 +155,5 @@ def test_the_tests_cannot_be_read_from_anywhere_the_code_can_look() -> None:
         def solve(x):
             return FOUND
         """
-    assert score(spy, ["assert solve(7) == 31337"]) == 0.0
-    assert score(spy, ["assert solve(7) == -1"]) == 1.0  # it did search, and found nothing
+    assert score(spy, ["assert solve(7) == 31337"], timeout_s=60) == 0.0
+    assert score(spy, ["assert solve(7) == -1"], timeout_s=60) == 1.0  # it did search, and found nothing
