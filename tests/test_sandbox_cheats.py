@@ -157,3 +157,26 @@ def test_the_tests_cannot_be_read_from_anywhere_the_code_can_look() -> None:
         """
     assert score(spy, ["assert solve(7) == 31337"], timeout_s=60) == 0.0
     assert score(spy, ["assert solve(7) == -1"], timeout_s=60) == 1.0  # it did search, and found nothing
+
+
+def test_honest_tests_can_use_objects_generators_and_exceptions() -> None:
+    """The wire is strict, not crippling: methods on the code's objects, iteration and raised exceptions work."""
+    code = """
+        def gen(n):
+            for i in range(n):
+                yield i * i
+        class Stack:
+            def __init__(self):
+                self.items = []
+            def push(self, x):
+                self.items.append(x)
+            def pop(self):
+                return self.items.pop()
+        def boom():
+            raise ValueError("bad")
+        """
+    tests = ["assert list(gen(4)) == [0, 1, 4, 9]", "assert sum(x for x in gen(3)) == 5",
+             "s = Stack(); s.push(3); s.push(4); assert s.pop() == 4 and s.pop() == 3",
+             "try:\n    boom()\n    assert False\nexcept ValueError:\n    pass",
+             "assert Stack().items == []"]
+    assert score(code, tests) == 1.0
