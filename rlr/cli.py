@@ -132,10 +132,12 @@ def evaluate(preset: Preset, overrides: Overrides = None, dry_run: DryRun = Fals
              limit: Annotated[int | None, typer.Option(help="Only the first N problems per benchmark.")] = None,
              min_: Annotated[list[str] | None, typer.Option(
                  "--min", help="Gate: benchmark.metric=value (repeatable); exit 1 when missed.")] = None,
+             completions: Annotated[Path | None, typer.Option(
+                 help="Score this JSONL (id or question, completion per line) instead of generating.")] = None,
              ) -> None:
     """pass@k, maj@k, avg@n on benchmarks -> runs/<name>/eval/."""
     _stage("evaluate", preset, overrides, dry_run, json_out, overwrite, resume, debug,
-           models=model or [], limit=limit, mins=min_ or [])
+           models=model or [], limit=limit, mins=min_ or [], completions=completions)
 
 
 @app.command()

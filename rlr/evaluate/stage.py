@@ -262,6 +262,12 @@ def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
     if not ev.k or any(k < 1 or k > ev.samples for k in ev.k):
         raise UserError(f"eval.k {ev.k} needs 1 <= k <= eval.samples ({ev.samples}); raise eval.samples or lower k")
     benchmarks = resolve_benchmarks(list(ev.benchmarks), loaded.base_dir)
+    if opts.extra.get("completions") is not None:  # completions generated elsewhere: score them, no model
+        from rlr.evaluate.completions import score_completions_file
+
+        for bench in benchmarks:
+            load_rows(bench, loaded, limit)
+        return score_completions_file(loaded, opts, benchmarks, Path(opts.extra["completions"]))
     gates = parse_gates(list(opts.extra.get("mins") or []), [b.name for b in benchmarks],
                         metric_names(list(ev.k), ev.greedy))
     if ev.backend == "vllm":

@@ -1,44 +1,28 @@
 """`code_tests`: run the completion's last Python block against the row's tests, in the sandbox.
 
-The program is the extracted code followed by a harness that runs each test (an assert statement) and
-prints one marker line per passing test. The marker carries a random nonce chosen per run, and the
-sandbox deletes `main.py` before the code starts, so printing fake markers does not pay; code that digs
-the nonce out of its own code object could still forge them (a known limit: tests run in the same process
-as the code). A crash, timeout or `sys.exit` before the harness scores the unreported tests as 0.
-Tests come from a `tests` column (list or JSON list) or from `meta` JSON `{"tests": [...]}`; a row
-without tests scores None (TRL skips it).
+The verdict does not live where the code runs: `rlr.sandbox.judge` runs the code in one sandbox and the tests
+(assert statements) in another, which asks the first one for values as plain data and compares them itself.
+The tests never enter the code's process, and nothing the code prints, patches or exits with decides
+anything. A crash, timeout or `sys.exit` scores the tests it cut off as 0; so does a reward that fails
+internally (logged), which never stops training. Tests come from a `tests` column (list or JSON list) or from
+`meta` JSON `{"tests": [...]}`; a row without tests scores None (TRL skips it).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
-import secrets
 from typing import Any
 
 from rlr.rewards.base import Reward
 from rlr.rewards.common import column, completion_texts
 from rlr.rewards.correctness import parse_meta
-from rlr.sandbox import run_many
+from rlr.sandbox import JudgedJob, run_judged_many
+
+log = logging.getLogger(__name__)
 
 _FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
-
-_HARNESS = """
-
-def __rlr_run_tests(tests, marker):
-    import sys
-    for index, test in enumerate(tests):
-        try:
-            exec(test, globals())
-        except BaseException:
-            continue
-        sys.stdout.write("\\n%s %d\\n" % (marker, index))
-        sys.stdout.flush()
-
-
-__rlr_run_tests({tests}, {marker})
-"""
-
 
 def extract_code(text: str) -> str | None:
     """The last fenced ```python block (or bare ``` block); None when there is none.
@@ -86,17 +70,18 @@ class CodeTests(Reward):
             row_tests(t, m) for t, m in zip(column(kwargs, "tests", n), column(kwargs, "meta", n), strict=True)
         ]
         rewards: list[float | None] = [None if t is None else 0.0 for t in all_tests]
-        jobs, programs, markers = [], [], []
+        jobs, indices = [], []
         for i, (text, tests) in enumerate(zip(texts, all_tests, strict=True)):
             code = extract_code(text)
             if tests is None or code is None:
                 continue
-            marker = f"__rlr_passed_{secrets.token_hex(8)}__"
-            jobs.append(i)
-            markers.append(marker)
-            programs.append(code + _HARNESS.format(tests=repr(tests), marker=repr(marker)))
-        results = run_many(programs, workers=self.workers, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
-        for i, marker, result in zip(jobs, markers, results, strict=True):
-            passed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith(marker + " ")}
-            rewards[i] = len(passed & {str(k) for k in range(len(all_tests[i] or []))}) / len(all_tests[i] or [1])
+            indices.append(i)
+            jobs.append(JudgedJob(program=code, tests=tests))
+        try:
+            results = run_judged_many(jobs, workers=self.workers, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+        except Exception:  # noqa: BLE001 - a reward that breaks scores 0; it must never stop training
+            log.exception("code_tests: the sandbox failed; these completions score 0")
+            results = [None] * len(jobs)
+        for i, result in zip(indices, results, strict=True):
+            rewards[i] = result.fraction if result is not None else 0.0
         return rewards

@@ -7,6 +7,8 @@
   "gold_unparseable": the row cannot be scored (the rewards give None, evaluate counts it apart).
 - "exact": normalized string equality of the extracted answer (case, spaces, `$`, trailing period).
 - "numeric": numeric equality of the extracted answer (relative tolerance 1e-6; `1,000` and `50%` read).
+- "humaneval": the HumanEval problem named by meta `task_id`, its own `check` run in the sandbox (judged:
+  see `rlr.sandbox.judge`);
 - anything else (procedural tasks such as "countdown", "gym:<name>"): the task's own verifier from
   `rlr.tasks.get_verifier`, which may give partial credit in [0, 1]; it raises `UserError` for unknown names.
 """
@@ -144,8 +146,15 @@ def score_correctness_detailed(
         scored = default_pool().score([(completions[i], str(answers[i])) for i in math_idx], timeout_s, settings)
         for i, result in zip(math_idx, scored, strict=True):
             results[i] = result
+    code_idx = [i for i in range(n) if tasks[i] == "humaneval"]
+    if code_idx:
+        for i, result in zip(code_idx, _humaneval([completions[i] for i in code_idx],
+                                                  [metas[i] for i in code_idx]), strict=True):
+            results[i] = result
     for i in range(n):
         task = tasks[i] or "math"
+        if task == "humaneval":
+            continue
         if task == "exact":
             results[i] = _exact(completions[i], str(answers[i]))
         elif task == "numeric":
@@ -165,6 +174,20 @@ def unparseable_gold(answers: Sequence[str | None], timeout_s: float | None = No
     pairs = [("", "" if a is None else str(a)) for a in answers]
     results = default_pool().score(pairs, timeout_s) if pairs else []
     return [i for i, (_, status) in enumerate(results) if status in ("gold_unparseable", "timeout", "error")]
+
+
+def _humaneval(completions: Sequence[str], metas: Sequence[str | dict | None]) -> list[tuple[float, str]]:
+    """HumanEval rows (meta `{"task_id": ...}`): the problem's own check, judged in the sandbox."""
+    from rlr.evaluate.humaneval import judge, problems_by_id
+
+    by_id = problems_by_id()
+    ids = [str(parse_meta(m).get("task_id")) for m in metas]
+    unknown = sorted({t for t in ids if t not in by_id})
+    if unknown:
+        raise UserError(f"humaneval: unknown task_id {unknown[0]}; rows of task humaneval need meta "
+                        '{"task_id": "HumanEval/0"} ... "HumanEval/163"')
+    passed = judge([by_id[t] for t in ids], list(completions))
+    return [(1.0 if ok else 0.0, "ok") for ok in passed]
 
 
 def score_correctness(
