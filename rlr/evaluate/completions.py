@@ -85,11 +85,15 @@ def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: 
         gen = GenerationResult(completions=[[Completion(t, len(t.split()), False) for t in group] for group in texts],
                                prompt_texts=[str(r.get("question") or r.get("prompt")) for r in bench.rows],
                                seconds=0.0, generated_tokens=0)
-        problems, bench_records = score_generation(bench, gen, "sample")
+        from rlr.rewards.accuracy import TaskScore
+
+        problems, bench_records, unparseable = score_generation(bench, gen, "sample",
+                                                                TaskScore.from_reward_specs(cfg.rewards),
+                                                                cfg.template.answer_format)
         n_min = min(len(g) for g in texts)
         ks = sorted({1, *(k for k in cfg.eval.k if k <= n_min)})
         per_bench[bench.name] = {**summarize(problems, ks, seed=cfg.run.seed), "problems": len(chosen),
-                                 "samples_per_problem_min": n_min}
+                                 "samples_per_problem_min": n_min, "gold_unparseable": unparseable}
         samples += bench_records
         stderr.print(f"{bench.name}: {len(chosen)} problems, " +
                      ", ".join(f"pass@{k}={per_bench[bench.name][f'pass@{k}']:.3f}" for k in ks))
