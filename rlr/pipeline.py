@@ -2,8 +2,9 @@
 
 Each step is the same stage function the single commands call, on the same experiment file; a step whose stage
 directory is complete is skipped, so an interrupted pipeline picks up where it stopped. Between evaluate and
-train-rl the pipeline checks that the starting model lies in the band where RL can help (FEASIBILITY.md: from
-under ~5% sampled accuracy GRPO collapses, near 100% there is nothing left to gain) and stops, naming the band.
+train-rl the pipeline checks that the starting model lies in the band where RL can help (from under ~5% sampled
+accuracy GRPO has no successes to learn from, near 100% there is nothing left to gain) and stops, naming the band
+and the knob to turn.
 """
 
 from __future__ import annotations

@@ -259,8 +259,7 @@ def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
     limit = opts.extra.get("limit") if opts.extra.get("limit") is not None else ev.limit
     if limit is not None and limit < 1:
         raise UserError(f"--limit {limit}: give a positive number of problems")
-    if not ev.k or any(k < 1 or k > ev.samples for k in ev.k):
-        raise UserError(f"eval.k {ev.k} needs 1 <= k <= eval.samples ({ev.samples}); raise eval.samples or lower k")
+    # eval.k <= eval.samples is checked once, when the config loads (rlr/config/load.py)
     benchmarks = resolve_benchmarks(list(ev.benchmarks), loaded.base_dir)
     if opts.extra.get("completions") is not None:  # completions generated elsewhere: score them, no model
         from rlr.evaluate.completions import score_completions_file

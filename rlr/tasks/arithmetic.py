@@ -1,6 +1,6 @@
 """Integer arithmetic with a column-wise scratchpad: the task a 1M-parameter model learns on a CPU in minutes.
 
-The addition trace is the exact format that was measured to train (see FEASIBILITY.md): for `69+16=` the target
+The addition trace is the exact format that was measured to train the tiny model: for `69+16=` the target
 completion is `<think>9+6+0=15 6+1+1=8</think> 85` -- one `a+b+carry=sum` step per column from the ones digit,
 then the answer after `</think>`. Keep it byte-for-byte; tokenizers and presets are built around it.
 

@@ -5,7 +5,8 @@ load the starting model and tokenizer, build TRL's SFTTrainer, train with rlr's 
 guard, metrics), save a standard HF model directory that the next stages and plain transformers/peft load.
 
 Full-parameter training (`sft.use_lora: false`) is a first-class path, not an afterthought: the offline tiny
-model starts from random weights, and LoRA on a random model learns almost nothing (FEASIBILITY.md).
+model starts from random weights, and LoRA on a random model learns almost nothing (measured: the loss barely
+moves in the steps that take full-parameter SFT from 6.0 to 2.2).
 """
 
 from __future__ import annotations
