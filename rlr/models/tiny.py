@@ -1,8 +1,8 @@
 """An offline tiny model + tokenizer, built from nothing (no hub), for the quickstart and the tests.
 
 The recipe (measured on the CPU machines rlr is tested on): a byte-level BPE tokenizer trained on task text, with
-single-digit tokens (so arithmetic is learnable by a ~1M-parameter model), ChatML special tokens and chat template (so TRL's
-conversational prompt/completion format works), and a randomly initialised Qwen2-architecture model.
+single-digit tokens (so arithmetic is learnable by a ~1M-parameter model), ChatML special tokens and chat template
+(so TRL's conversational prompt/completion format works), and a randomly initialised Qwen2-architecture model.
 """
 
 from __future__ import annotations
