@@ -66,6 +66,10 @@ def check_rewards(loaded: LoadedConfig, problems: Problems) -> None:
         return
     from rlr.rewards.registry import with_length_defaults
 
+    if not loaded.cfg.rewards:
+        problems.add("rewards", "train-rl needs at least one reward, e.g. rewards: [{name: math_accuracy}] "
+                     "(`rlr rewards list` shows the built-ins)")
+        return
     budget = loaded.cfg.rl.trainer.get("max_completion_length") or 256  # TRL's default
     for message in validate_reward_specs(with_length_defaults(loaded.cfg.rewards, int(budget)), loaded.base_dir):
         key = re.match(r"rewards\[\d+\](\.\w+)+", message)  # every message starts with its key, `rewards[i].field`
