@@ -4,7 +4,6 @@ traceback and writes nothing. Each case is a preset edit, extra files, and the c
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
