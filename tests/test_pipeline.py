@@ -77,19 +77,20 @@ def test_rl_band_miss_stops_before_rl(cli, pipeline_preset, tmp_path):
 
 
 @pytest.mark.slow
-def test_quickstart_lifts_sampled_accuracy_within_budget(tmp_path):
-    """The demo's promise (issue 9): <= 5 minutes on a 2-core CPU, >= 15 points of sampled accuracy from RL."""
+@pytest.mark.parametrize("seed", [42, 1, 3])
+def test_quickstart_lifts_sampled_accuracy_for_every_seed(seed, tmp_path):
+    """The demo's promise (issue 13): for each seed, held-out sampled accuracy rises by >= 15 points with the 95%
+    intervals apart. Wall time is measured in BENCHMARKS.md (tests/bench/bench_quickstart.py), not asserted here."""
     import subprocess
     import sys
 
-    t0 = time.time()
-    out = subprocess.run([sys.executable, "-m", "rlr", "quickstart", "--json", f"run.output_dir={tmp_path}/runs",
-                          f"model.name_or_path={tmp_path}/tiny-model"], capture_output=True, text=True, cwd=REPO)
-    wall = time.time() - t0
+    out = subprocess.run([sys.executable, "-m", "rlr", "quickstart", "--json", f"run.seed={seed}",
+                          f"run.output_dir={tmp_path}/runs", f"model.name_or_path={tmp_path}/tiny-model"],
+                         capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
-    summary = json.loads(out.stdout.strip().splitlines()[-1])
-    lift = summary["after_rl"]["sampled"] - summary["before_rl"]["sampled"]
-    print(f"quickstart: {wall:.0f} s, sampled {summary['before_rl']['sampled']:.3f} -> "
-          f"{summary['after_rl']['sampled']:.3f}")
-    assert wall <= 300
-    assert lift >= 0.15
+    summary = json.loads(out.stdout)
+    before, after = summary["before_rl"], summary["after_rl"]
+    print(f"quickstart seed {seed}: sampled {before['sampled']:.3f} {before['sampled_ci']} -> "
+          f"{after['sampled']:.3f} {after['sampled_ci']}")
+    assert after["sampled"] - before["sampled"] >= 0.15
+    assert after["sampled_ci"][0] > before["sampled_ci"][1]  # the intervals do not overlap
