@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
         threads = argv[i + 1].split(",")
         argv = argv[:i] + argv[i + 2:]
     seeds = [int(a) for a in argv] or [42]
-    print("| seed | OMP_NUM_THREADS | sampled before RL | after RL | lift | wall (s) | wall / 300 s budget | sft / rl (s) |")
+    print("| seed | OMP_NUM_THREADS | sampled before RL | after RL | lift | wall (s) | wall / budget | sft / rl (s) |")
     print("|---|---|---|---|---|---|---|---|")
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
