@@ -31,6 +31,11 @@ def protect_json_stdout() -> None:
     os.dup2(2, 1)
 
 
+def real_stdout() -> Any:
+    """Where a child process that prints the --json summary must write (None: inherit this process's stdout)."""
+    return _json_stdout
+
+
 def print_json(payload: Any) -> None:
     stream = _json_stdout or sys.stdout
     stream.write(json.dumps(payload, default=str) + "\n")

@@ -114,4 +114,7 @@ def launch_under_accelerate(command: str, preset: str, overrides: list[str], arg
                             accelerate_config: str | None) -> int:
     check_world_size(command, preset, overrides, num_processes)
     env = {**os.environ, "RLR_LAUNCHED": "1"}
-    return subprocess.call(launch_command(argv, num_processes, accelerate_config), env=env)
+    from rlr.console import real_stdout
+
+    # Under --json this process moved fd 1 to stderr; the ranks print the summary, so they get the real stdout.
+    return subprocess.call(launch_command(argv, num_processes, accelerate_config), env=env, stdout=real_stdout())
