@@ -21,13 +21,6 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-METRICS = ("sampled_accuracy", "greedy_accuracy")
-
-
-def metric_value(metrics: dict[str, Any], metric: str) -> float:
-    """The evaluate stage's names: sampled accuracy is avg@n, greedy accuracy its greedy pass."""
-    return float(metrics["avg@n"] if metric == "sampled_accuracy" else metrics["greedy_accuracy"])
-
 
 class StopAtMetric(TrainerCallback):
     """Evaluates every `spec.every` steps; sets `should_training_stop` once the metric reaches `spec.value`."""
