@@ -13,8 +13,8 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # Reinstall when the dependency list changes. torch is bounded in pyproject so pip takes the CPU wheel on disk.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
+$(STAMP): pyproject.toml Makefile | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev,code]'
 	touch $(STAMP)
 
 install: $(STAMP)
