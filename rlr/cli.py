@@ -320,6 +320,10 @@ def main() -> None:
         if isinstance(e, _click_exceptions("Abort")):
             typer.echo("interrupted", err=True)
             sys.exit(130)
+        from rlr.disk import write_failure
+
+        if disk := write_failure(e):  # a full or read-only disk, in whichever library's words it surfaced
+            _fail(f"error: {disk}", 1, debug)
         _fail(f"error: the run failed: {type(e).__name__}: {e} (rerun with --debug for the traceback)", 1, debug)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from rlr.disk import check_writable, writing
 from rlr.errors import UserError
 from rlr.files import atomic_write_json, atomic_write_text, read_json
 
@@ -154,6 +155,8 @@ class StageRun:
             # Rank 0 decides and writes; other ranks would see rank 0's fresh "running" manifest and refuse.
             return self
         self.check_can_start(overwrite=overwrite, resume=resume)
+        check_writable(self.path)  # a read-only mount: exit 2 before --overwrite deletes anything
+        writing(self.path)
         if overwrite and self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)

@@ -289,11 +289,15 @@ def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
             if label not in results:
                 results[label] = evaluate_model(label, spec, ref, loaded, benchmarks, stages[label], device, opts,
                                                 limit)
-    except KeyboardInterrupt:
-        say_interrupted(models, results, eval_dir)
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt):
+            say_interrupted(models, results, eval_dir)
+        try:  # a later model failing must not leave the comparison without the ones that finished
+            write_comparison(eval_dir)
+        except OSError:
+            pass  # the disk itself failed (full, read-only): the error being raised says so, this one would hide it
         raise
-    finally:  # a later model failing must not leave the comparison without the ones that finished
-        comparison = write_comparison(eval_dir)
+    comparison = write_comparison(eval_dir)
     print_comparison(comparison)
     results = {label: results[label] for label, _, _ in models}  # --model order, reused or not
     failures = check_gates(gates, results)

@@ -140,9 +140,9 @@ def run_export(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
     shutil.rmtree(tmp, ignore_errors=True)
     run = StageRun(tmp.parent, tmp.name)
     inputs = {"source": source.ref.label, "lineage": source.ref.as_dict(), "stage": source.stage}
-    run.start(config=to_dict(cfg), overwrite=False, resume=False, device=CPU_FP32.as_dict(), inputs=inputs)
-    run.update(stage="export", run=cfg.run.name, target=str(target))
-    try:
+    try:  # from the first write on: a full disk can strike at the manifest already
+        run.start(config=to_dict(cfg), overwrite=False, resume=False, device=CPU_FP32.as_dict(), inputs=inputs)
+        run.update(stage="export", run=cfg.run.name, target=str(target))
         check = write_model(source, cfg, tmp, dtype, merge)
         write_model_card(tmp, loaded, source, dtype=dtype, merged=merge, check=check, repo=repo)
         files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.name not in NOT_EXPORTED}
