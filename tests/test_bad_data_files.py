@@ -55,3 +55,28 @@ def test_a_malformed_csv_is_refused_instead_of_swallowed(text, expected, cli, ma
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0] and str(source) in errors[0], r.stderr
     assert not (tmp_path / "runs/t/data").exists()
+
+
+def test_a_10_mb_line_is_dropped_and_counted_not_turned_into_a_prompt(cli, make_preset, tmp_path):
+    source = tmp_path / "rows.jsonl"
+    with source.open("w") as f:
+        f.write(json.dumps({"question": "1+1=", "answer": "2"}) + "\n")
+        f.write(json.dumps({"question": "x" * 10_000_000, "answer": "3"}) + "\n")
+        f.write(json.dumps({"question": "2+2=", "answer": "4"}) + "\n")
+    r = cli("prepare-data", data_preset(make_preset, tmp_path, source), "--json")
+    assert r.code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["train_rows"] == 2 and summary["dropped"]["train"]["too_long"] == 1
+    assert any("1 of 3 rows of" in w and "over 1,000,000 characters (longest 10,000,000)" in w
+               for w in summary["warnings"])
+    assert (tmp_path / "runs/t/data/train.jsonl").stat().st_size < 10_000
+
+
+def test_a_file_of_only_oversized_rows_is_refused(cli, make_preset, tmp_path):
+    source = tmp_path / "rows.jsonl"
+    source.write_text(json.dumps({"question": "x" * 1_000_001, "answer": "3"}) + "\n")
+    r = cli("prepare-data", data_preset(make_preset, tmp_path, source))
+    assert r.code == 2, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "over 1,000,000 characters" in errors[0] and "data.train[0].question" in errors[0]
+    assert not (tmp_path / "runs/t/data").exists()

@@ -208,6 +208,10 @@ def _jsonl_records(path: Path) -> list[Any]:
 _INVALID = object()
 
 
+# Longer than any context window (about 250k tokens): such a row is a broken file, not a prompt.
+MAX_FIELD_CHARS = 1_000_000
+
+
 def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, where: str, key: str) -> SourceRows:
     """Column mapping + answer extraction for files and hub data (the one path both take)."""
     for role in ("question", "answer", "solution"):
@@ -223,6 +227,7 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         answer_format = out.answer_format = detect_answer_format(
             _text(r.get(spec.answer)) for r in records[:200] if isinstance(r, dict))
     structured: dict[str, Any] = {}  # role -> an example list/dict value (a nested column, not text)
+    longest = 0
     for i, record in enumerate(records):
         if record is _INVALID or not isinstance(record, dict):
             out.dropped["invalid_json"] += 1
@@ -240,6 +245,10 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         raw_answer = _text(record.get(spec.answer))
         if not raw_answer:
             out.dropped["empty_answer"] += 1
+            continue
+        if max(len(question), len(raw_answer)) > MAX_FIELD_CHARS:
+            out.dropped["too_long"] += 1  # a 10 MB line would pass as one 10 MB prompt (and tokenize for minutes)
+            longest = max(longest, len(question), len(raw_answer))
             continue
         answer, solution, reason = extract_answer_field(raw_answer, answer_format)
         if answer is None:
@@ -261,6 +270,13 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         if not out.rows:
             raise UserError(f"{message}; flatten that column to text or point {key}.{role} at a text column")
         out.warnings.append(message)
+    if out.dropped["too_long"]:
+        message = (f"{key}: {out.dropped['too_long']} of {len(records)} rows of {where} hold a question or answer of "
+                   f"over {MAX_FIELD_CHARS:,} characters (longest {longest:,}); no context window fits that")
+        if not out.rows:
+            raise UserError(f"{message}; check the file (a column of whole documents?) or point {key}.question at "
+                            "the right column")
+        out.warnings.append(message + ", so they were dropped (data.max_prompt_tokens filters by tokens)")
     if out.dropped["invalid_json"]:
         out.warnings.append(f"{key}: {out.dropped['invalid_json']} of {len(records)} lines of {where} are not valid "
                             "JSON objects (a truncated last line?) and were dropped")
