@@ -98,14 +98,14 @@ def test_lora_changes_adapter_weights_and_leaves_base_bit_identical(make_preset,
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from rlr.config.load import load_config
+    from rlr.checks import load_experiment
     from rlr.models.references import ref_from_dir
     from rlr.train.sft import run_sft
 
     preset = sft_preset(make_preset, micro_model, use_lora=True, trainer={"max_steps": 3})
     prepare(cli, preset)
     snap = Snapshot()
-    summary = run_sft(load_config(preset, stages=("sft",)), StageOptions(), callbacks=[snap])
+    summary = run_sft(load_experiment(preset, stages=("sft",)), StageOptions(), callbacks=[snap])
     lora = [n for n in snap.before if "lora_" in n]
     base = [n for n in snap.before if "lora_" not in n]
     assert lora and base and summary["trainable_params"] == sum(snap.before[n].numel() for n in lora)
@@ -134,7 +134,7 @@ class StopAfterSave(TrainerCallback):
 def test_resume_ends_like_an_uninterrupted_run(make_preset, cli, tmp_path, micro_model):
     """Interrupted at step 3 (mid-epoch: 64 rows / batch 16) then --resume: same steps, same final loss (1e-5 rel.),
     so optimizer, scheduler, data order and RNG (LoRA dropout 0.1) all came back from the checkpoint."""
-    from rlr.config.load import load_config
+    from rlr.checks import load_experiment
     from rlr.runs import StageRun
     from rlr.train.sft import run_sft
 
@@ -143,9 +143,9 @@ def test_resume_ends_like_an_uninterrupted_run(make_preset, cli, tmp_path, micro
     resumed_preset = sft_preset(make_preset, micro_model, name="resumed", use_lora=True, trainer=trainer)
     for preset in (straight_preset, resumed_preset):
         prepare(cli, preset)
-    straight = run_sft(load_config(straight_preset, stages=("sft",)), StageOptions())
+    straight = run_sft(load_experiment(straight_preset, stages=("sft",)), StageOptions())
 
-    loaded = load_config(resumed_preset, stages=("sft",))
+    loaded = load_experiment(resumed_preset, stages=("sft",))
     with pytest.raises(KeyboardInterrupt):
         run_sft(loaded, StageOptions(), callbacks=[StopAfterSave(3)])
     stage = StageRun.of(loaded.cfg, "sft")

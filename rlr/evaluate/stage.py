@@ -27,6 +27,7 @@ from rlr.evaluate.compare import (
     write_comparison,
 )
 from rlr.evaluate.generate import GenerationResult, GenerationSettings
+from rlr.stage import EvaluateOptions
 
 
 def model_label(spec: str) -> str:
@@ -250,30 +251,31 @@ def say_interrupted(models: list[tuple[str, str, Any]], results: dict[str, Any],
                  soft_wrap=True)
 
 
-def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
+def run_evaluate(loaded: Any, opts: EvaluateOptions) -> dict[str, Any]:
+    from rlr import paths
     from rlr.device import resolve_device
     from rlr.paths import run_root
     from rlr.runs import StageRun
 
     cfg, ev = loaded.cfg, loaded.cfg.eval
-    limit = opts.extra.get("limit") if opts.extra.get("limit") is not None else ev.limit
+    limit = opts.limit if opts.limit is not None else ev.limit
     if limit is not None and limit < 1:
         raise UserError(f"--limit {limit}: give a positive number of problems")
     # eval.k <= eval.samples is checked once, when the config loads (rlr/config/load.py)
     benchmarks = resolve_benchmarks(list(ev.benchmarks), loaded.base_dir)
-    if opts.extra.get("completions") is not None:  # completions generated elsewhere: score them, no model
+    if opts.completions is not None:  # completions generated elsewhere: score them, no model
         from rlr.evaluate.completions import score_completions_file
 
         for bench in benchmarks:
             load_rows(bench, loaded, limit)
-        return score_completions_file(loaded, opts, benchmarks, Path(opts.extra["completions"]))
-    gates = parse_gates(list(opts.extra.get("mins") or []), [b.name for b in benchmarks],
+        return score_completions_file(loaded, opts, benchmarks, Path(opts.completions))
+    gates = parse_gates(list(opts.mins), [b.name for b in benchmarks],
                         metric_names(list(ev.k), ev.greedy))
     if ev.backend == "vllm":
         from rlr.evaluate.generate import check_vllm_available
 
         check_vllm_available()
-    models = resolve_models(list(opts.extra.get("models") or []), cfg)
+    models = resolve_models(list(opts.models), cfg)
     stages = {label: StageRun(run_root(cfg), f"eval/{label}") for label, _, _ in models}
     for stage in stages.values():
         if not stage.is_complete():  # a complete one is reused or refused below, once the rows are known
@@ -283,7 +285,7 @@ def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
     results = reused_results(models, stages, cfg, benchmarks, limit, opts.overwrite)
     reused = set(results)
     device = resolve_device(cfg.model.dtype)
-    eval_dir = run_root(cfg) / "eval"
+    eval_dir = paths.eval_dir(cfg)
     try:
         for label, spec, ref in models:
             if label not in results:
