@@ -67,13 +67,13 @@ def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: 
     from rlr.evaluate.metrics import summarize
     from rlr.evaluate.stage import score_generation
     from rlr.files import atomic_write_json, atomic_write_text
-    from rlr.paths import eval_dir
+    from rlr.paths import run_root
 
     cfg = loaded.cfg
     records = read_completions(path)
     matched = _match(records, benchmarks, path)
     label = "completions-" + sanitize(path.stem)
-    out_dir = eval_dir(cfg, label)
+    out_dir = run_root(cfg) / "eval" / label
     per_bench: dict[str, Any] = {}
     samples: list[dict[str, Any]] = []
     for bench in benchmarks:
