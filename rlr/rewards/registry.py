@@ -68,12 +68,13 @@ def build_reward(name: str, args: Mapping[str, Any] | None = None, base_dir: Pat
     """One reward callable from its preset name and args; UserError (with the fix) on any problem."""
     args = dict(args or {})
     if is_user_reward(name):
-        if args:
-            raise UserError(f"reward {name!r}: user rewards take no `args`; read settings inside your function")
         func = load_user_reward(name, base_dir)
         if inspect.iscoroutinefunction(func):
+            if args:
+                raise UserError(f"reward {name!r}: an async reward takes no `args`; read settings inside it, or make "
+                                "it a class built from them", key="args")
             return func  # TRL awaits async rewards itself; a sync wrapper would hide that
-        return UserReward(name, base_dir)
+        return UserReward(name, base_dir, args=args)
     entry = REWARDS.get(name)
     if entry is None:
         close = difflib.get_close_matches(name, REWARDS, n=1)
@@ -185,8 +186,8 @@ def reward_spec_problems(specs: Sequence[Any], base_dir: Path | None = None) -> 
         try:
             build_reward(name, args, base_dir)
         except UserError as e:
-            field = "name"
-            if args and _name_resolves(name, base_dir):
+            field = e.key or "name"
+            if not e.key and args and _name_resolves(name, base_dir):
                 unknown = [a for a in args if a not in _accepted_args(REWARDS.get(name))]
                 field = f"args.{unknown[0]}" if unknown else "args"
             problems.append((f"rewards[{i}].{field}", str(e)))
