@@ -12,6 +12,7 @@ problem whose ground truth cannot be read is counted (`gold_unparseable`) and le
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,7 @@ def run_evaluate(loaded: Any, opts: EvaluateOptions) -> dict[str, Any]:
     from rlr.paths import run_root
     from rlr.runs import StageRun
 
+    started = time.time()
     cfg, ev = loaded.cfg, loaded.cfg.eval
     limit = opts.limit if opts.limit is not None else ev.limit
     if limit is not None and limit < 1:
@@ -204,5 +206,6 @@ def run_evaluate(loaded: Any, opts: EvaluateOptions) -> dict[str, Any]:
                "gates": [f"{g.key}>={g.threshold}" for g in gates], "gate_failures": failures}
     if opts.json:  # humans already saw the table above; --json readers get it as rows
         summary["comparison"] = summary_rows(comparison)
+    summary["wall_s"] = round(time.time() - started, 2)  # the key every stage summary uses
     raise_on_failures(failures, summary)
     return summary

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,7 @@ def run_export(loaded: LoadedConfig, opts: ExportOptions) -> dict[str, Any]:
     from rlr.config.coerce import to_dict
     from rlr.export.card import check_push_possible, push_to_hub, write_model_card
 
+    started = time.time()
     cfg = loaded.cfg
     if opts.resume:
         raise UserError("rlr export has nothing to resume (it writes in one go); drop --resume")
@@ -169,6 +171,7 @@ def run_export(loaded: LoadedConfig, opts: ExportOptions) -> dict[str, Any]:
         manifest = read_json(target / "manifest.json")
         manifest["outputs"]["pushed_to"] = summary["pushed_to"]
         atomic_write_json(target / "manifest.json", manifest)
+    summary["wall_s"] = round(time.time() - started, 2)  # the key every stage summary uses
     return summary
 
 
