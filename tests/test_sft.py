@@ -276,3 +276,18 @@ def test_init_from_another_model_dir_and_never_from_itself(make_preset, cli, tmp
     r = cli("sft", first, "sft.init_from=sft", "--overwrite")
     assert r.code == 2 and "inside this stage's own directory" in r.stderr
     assert (earlier / "model.safetensors").is_file()  # refused before anything was replaced
+
+
+def test_full_parameter_sft_from_an_adapter_trains_every_weight(make_preset, cli, tmp_path, micro_model):
+    """Merging the init adapter leaves the base frozen (peft froze it); the full-parameter run unfreezes it all."""
+    from transformers import AutoModelForCausalLM
+
+    first = sft_preset(make_preset, micro_model, name="adapter", use_lora=True, trainer={"max_steps": 1})
+    prepare(cli, first)
+    assert cli("sft", first).code == 0
+    full = sft_preset(make_preset, micro_model, name="full_on_adapter", trainer={"max_steps": 1})
+    prepare(cli, full)
+    r = cli("sft", full, f"sft.init_from={sft_dir(tmp_path, 'adapter') / 'model'}", "--json")
+    assert r.code == 0, r.stderr
+    total = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(micro_model).parameters())
+    assert json.loads(r.stdout)["trainable_params"] == total
