@@ -40,6 +40,7 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the resolved conf
 Json = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON summary to stdout.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace a stage directory that already exists.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted stage from its last checkpoint.")]
+# Declared so each command accepts it; main() reads it from sys.argv, since errors are handled outside the command.
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
 NumProcesses = Annotated[int, typer.Option(help="Launch under accelerate with N processes.")]
 AccelerateConfig = Annotated[str | None, typer.Option(help="ddp, zero2, zero3, fsdp or a path.")]
@@ -80,21 +81,21 @@ def _emit(summary: dict[str, Any], as_json: bool, title: str) -> None:
 
 
 def _stage(command: str, preset: str, overrides: list[str] | None, dry_run: bool, as_json: bool,
-           overwrite: bool, resume: bool, debug: bool, **extra: Any) -> None:
-    from rlr.config.load import load_config
+           overwrite: bool, resume: bool, **extra: Any) -> None:
+    from rlr.checks import load_experiment
     from rlr.launch import shut_down_process_group
-    from rlr.stage import STAGE_CHECKS, STAGE_TRAINERS, StageOptions, stage_function
+    from rlr.stage import COMMAND_CHECKS, STAGE_TRAINERS, stage_function, stage_options
 
-    loaded = load_config(preset, overrides or [], stages=STAGE_CHECKS[command])
+    loaded = load_experiment(preset, overrides or [], stages=COMMAND_CHECKS[command])
     if dry_run:
-        from rlr.config.validate import validate_experiment
+        from rlr.checks import validate_experiment
         from rlr.console import print_validation
 
         report = validate_experiment(loaded, STAGE_TRAINERS.get(command, ()))
         print_validation(loaded, report, as_json)
         return
     run = stage_function(command)
-    summary = run(loaded, StageOptions(overwrite=overwrite, resume=resume, json=as_json, debug=debug, extra=extra))
+    summary = run(loaded, stage_options(command, overwrite=overwrite, resume=resume, json=as_json, **extra))
     shut_down_process_group()
     _emit(summary, as_json, f"rlr {command}")
 
@@ -103,7 +104,7 @@ def _stage(command: str, preset: str, overrides: list[str] | None, dry_run: bool
 def prepare_data(preset: Preset, overrides: Overrides = None, dry_run: DryRun = False, json_out: Json = False,
                  overwrite: Overwrite = False, resume: Resume = False, debug: Debug = False) -> None:
     """Build runs/<name>/data/: train and eval rows in one schema, with a manifest."""
-    _stage("prepare-data", preset, overrides, dry_run, json_out, overwrite, resume, debug)
+    _stage("prepare-data", preset, overrides, dry_run, json_out, overwrite, resume)
 
 
 @app.command()
@@ -112,7 +113,7 @@ def sft(preset: Preset, overrides: Overrides = None, dry_run: DryRun = False, js
         num_processes: NumProcesses = 1, accelerate_config: AccelerateConfig = None) -> None:
     """Supervised fine-tuning (cold start / distillation) -> runs/<name>/sft/."""
     _maybe_launch("sft", preset, overrides, num_processes, accelerate_config)
-    _stage("sft", preset, overrides, dry_run, json_out, overwrite, resume, debug)
+    _stage("sft", preset, overrides, dry_run, json_out, overwrite, resume)
 
 
 @app.command("train-rl")
@@ -121,7 +122,7 @@ def train_rl(preset: Preset, overrides: Overrides = None, dry_run: DryRun = Fals
              num_processes: NumProcesses = 1, accelerate_config: AccelerateConfig = None) -> None:
     """RL with verifiable rewards (GRPO family, RLOO, REINFORCE++) -> runs/<name>/rl/."""
     _maybe_launch("train-rl", preset, overrides, num_processes, accelerate_config)
-    _stage("train-rl", preset, overrides, dry_run, json_out, overwrite, resume, debug)
+    _stage("train-rl", preset, overrides, dry_run, json_out, overwrite, resume)
 
 
 @app.command()
@@ -136,7 +137,7 @@ def evaluate(preset: Preset, overrides: Overrides = None, dry_run: DryRun = Fals
                  help="Score this JSONL (id or question, completion per line) instead of generating.")] = None,
              ) -> None:
     """pass@k, maj@k, avg@n on benchmarks -> runs/<name>/eval/."""
-    _stage("evaluate", preset, overrides, dry_run, json_out, overwrite, resume, debug,
+    _stage("evaluate", preset, overrides, dry_run, json_out, overwrite, resume,
            models=model or [], limit=limit, mins=min_ or [], completions=completions)
 
 
@@ -148,18 +149,17 @@ def export(preset: Preset, overrides: Overrides = None, dry_run: DryRun = False,
            push_to_hub: Annotated[str | None, typer.Option(help="Also push to this hub repo id.")] = None,
            ) -> None:
     """Merge LoRA and write a standalone HF model with a model card -> runs/<name>/export/."""
-    _stage("export", preset, overrides, dry_run, json_out, overwrite, resume, debug,
+    _stage("export", preset, overrides, dry_run, json_out, overwrite, resume,
            from_stage=from_, out=out, push_to_hub=push_to_hub)
 
 
 @app.command()
 def validate(preset: Preset, overrides: Overrides = None, json_out: Json = False, debug: Debug = False) -> None:
     """Check a preset; print the resolved config, the TRL configs and the device/precision it will use."""
-    from rlr.config.load import load_config
-    from rlr.config.validate import validate_experiment
+    from rlr.checks import ALL_STAGES, load_experiment, validate_experiment
     from rlr.console import print_validation
 
-    loaded = load_config(preset, overrides or [], stages=("data", "sft", "rl", "eval", "export"))
+    loaded = load_experiment(preset, overrides or [], stages=ALL_STAGES)
     print_validation(loaded, validate_experiment(loaded), json_out)
 
 
@@ -167,10 +167,10 @@ def validate(preset: Preset, overrides: Overrides = None, json_out: Json = False
 def pipeline(preset: Preset, overrides: Overrides = None, json_out: Json = False, overwrite: Overwrite = False,
              debug: Debug = False) -> None:
     """prepare-data -> sft -> evaluate -> train-rl -> evaluate -> export, skipping completed stages."""
-    from rlr.config.load import load_config
+    from rlr.checks import ALL_STAGES, load_experiment
     from rlr.pipeline import run_pipeline
 
-    loaded = load_config(preset, overrides or [], stages=("data", "sft", "rl", "eval", "export"))
+    loaded = load_experiment(preset, overrides or [], stages=ALL_STAGES)
     summary = run_pipeline(loaded, overwrite=overwrite, as_json=json_out)
     if json_out:
         _print_json(summary)

@@ -6,22 +6,47 @@ traceback (unless `--debug`). Anything else that escapes a command is a failed r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class UserError(Exception):
-    """Bad input the user can fix. The message must say what is wrong and how to fix it."""
+    """Bad input the user can fix. The message must say what is wrong and how to fix it.
+
+    `key` names the setting at fault relative to what was being built (a task's `args.digits`, a reward's `name`),
+    so a config check can file the problem under the right dotted key without parsing the message.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One config problem: the dotted key, what is wrong and the fix, and where the key was set (file or override)."""
+
+    key: str
+    message: str
+    origin: str = ""  # "in presets/x.yaml", "in x.yaml; rewards.0.args.a from command line", or "" when unknown
+
+    def __str__(self) -> str:
+        text = f"{self.key}: {self.message}" if self.key else self.message
+        return f"{text} ({self.origin})" if self.origin else text
 
 
 class ConfigError(UserError):
     """One or more problems in a preset; all of them are collected before raising."""
 
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        if len(problems) == 1:
-            super().__init__(problems[0])
+    def __init__(self, problems: list[Problem] | list[str]):
+        self.items = [p if isinstance(p, Problem) else Problem("", str(p)) for p in problems]
+        self.problems = [str(p) for p in self.items]  # the lines the user sees
+        if len(self.problems) == 1:
+            super().__init__(self.problems[0])
         else:
-            super().__init__(f"{len(problems)} problems in the config:\n" + "\n".join(f"  - {p}" for p in problems))
+            super().__init__(f"{len(self.problems)} problems in the config:\n"
+                             + "\n".join(f"  - {p}" for p in self.problems))
 
 
 class GateFailed(Exception):

@@ -29,6 +29,11 @@ def stage_dir(cfg: Any, stage: str) -> Path:
     return run_root(cfg) / stage
 
 
+def eval_dir(cfg: Any, label: str | None = None) -> Path:
+    """runs/<name>/eval/ (the comparison of every evaluated model), or eval/<label>/ (one model's results)."""
+    return stage_dir(cfg, "eval") / label if label else stage_dir(cfg, "eval")
+
+
 def stage_model_dir(cfg: Any, stage: str) -> Path:
     """Where a stage's final model lives: <stage>/model/ (export writes the model at its stage root)."""
     return stage_dir(cfg, stage) / (MODEL_SUBDIR if stage != "export" else "")

@@ -15,9 +15,9 @@ from typing import Any
 
 from rlr.config.load import LoadedConfig
 from rlr.errors import GateFailed
-from rlr.paths import run_root
+from rlr.paths import eval_dir, run_root
 from rlr.runs import StageRun
-from rlr.stage import StageOptions, stage_function
+from rlr.stage import stage_function, stage_options
 
 # pipeline step -> (command, stage directory relative to the run root)
 STEPS = {
@@ -49,7 +49,7 @@ def before_label(cfg: Any) -> str:
 def read_eval(cfg: Any, label: str) -> dict[str, Any]:
     from rlr.files import read_json
 
-    path = run_root(cfg) / "eval" / label / "results.json"
+    path = eval_dir(cfg, label) / "results.json"
     return read_json(path) if path.is_file() else {}
 
 
@@ -107,15 +107,13 @@ def run_pipeline(loaded: LoadedConfig, *, overwrite: bool = False, as_json: bool
     timings: dict[str, float | str] = {}
     for step in cfg.pipeline.stages:
         command, stage_dir = STEPS[step]
-        extra: dict[str, Any] = {}
+        models: dict[str, Any] = {}  # which model an evaluate step scores
         if step == "eval_before":
             label = before_label(cfg)
             stage_dir = f"eval/{label}"
-            extra = {"models": [label], "limit": None, "mins": []}
+            models = {"models": [label]}
         elif step == "eval_after":
-            extra = {"models": ["rl"], "limit": None, "mins": []}
-        elif step == "export":
-            extra = {"from_stage": None, "out": None, "push_to_hub": None}
+            models = {"models": ["rl"]}
         stage = StageRun(root, stage_dir)
         if stage.is_complete() and not overwrite:
             stderr.print(f"[dim]{step}: complete, skipped ({stage.path})[/dim]")
@@ -126,7 +124,8 @@ def run_pipeline(loaded: LoadedConfig, *, overwrite: bool = False, as_json: bool
             # An interrupted stage continues from its checkpoint when it has one, else starts over.
             resume = last_checkpoint(stage.path) is not None
             redo = overwrite or (stage.path.exists() and not resume)
-            stage_function(command)(loaded, StageOptions(overwrite=redo, resume=resume, json=as_json, extra=extra))
+            opts = stage_options(command, overwrite=redo, resume=resume, json=as_json, **models)
+            stage_function(command)(loaded, opts)
             timings[step] = round(time.time() - t0, 1)
         if step == "eval_before":
             check_band(cfg, before_label(cfg))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rlr.errors import UserError
@@ -22,18 +23,41 @@ STAGE_ENTRYPOINTS = {
 }
 # command -> which TRL trainer sections it builds (what --dry-run shows and checks)
 STAGE_TRAINERS = {"sft": ("sft",), "train-rl": ("rl",)}
-# command -> the config checks it needs before it starts (see rlr.config.validate.run_checks)
-STAGE_CHECKS = {"prepare-data": ("data",), "sft": ("sft",), "train-rl": ("rl",), "evaluate": ("eval",),
+# command -> the stages whose checks it runs before it starts (the checks themselves: rlr.checks.STAGE_CHECKS)
+COMMAND_CHECKS = {"prepare-data": ("data",), "sft": ("sft",), "train-rl": ("rl",), "evaluate": ("eval",),
                 "export": ("export",)}
 
 
 @dataclass
 class StageOptions:
+    """The flags every stage command takes."""
+
     overwrite: bool = False
     resume: bool = False
     json: bool = False
-    debug: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)  # command-specific flags (--model, --min, --from ...)
+
+
+@dataclass
+class EvaluateOptions(StageOptions):
+    models: list[str] = field(default_factory=list)  # --model: base, sft, rl, export or a path (default: the run's)
+    limit: int | None = None  # --limit: the first N problems per benchmark (default: eval.limit)
+    mins: list[str] = field(default_factory=list)  # --min benchmark.metric=value gates
+    completions: Path | None = None  # --completions: score this JSONL instead of generating
+
+
+@dataclass
+class ExportOptions(StageOptions):
+    from_stage: str | None = None  # --from: sft, rl or a model/adapter path (default: export.from_stage)
+    out: Path | None = None  # --out: write here instead of runs/<name>/export/
+    push_to_hub: str | None = None  # --push-to-hub: also push to this hub repo id
+
+
+# command -> its options (commands not listed take the common flags only)
+COMMAND_OPTIONS: dict[str, type[StageOptions]] = {"evaluate": EvaluateOptions, "export": ExportOptions}
+
+
+def stage_options(command: str, **flags: Any) -> StageOptions:
+    return COMMAND_OPTIONS.get(command, StageOptions)(**flags)
 
 
 def stage_function(command: str) -> Callable[..., dict[str, Any]]:

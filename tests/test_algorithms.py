@@ -62,13 +62,13 @@ def test_bundle_matches_paper(name):
 
 @pytest.mark.parametrize("name", sorted(PAPER_VALUES))
 def test_bundle_builds_its_trl_config(name, make_preset):
-    from rlr.config.load import load_config
-    from rlr.config.validate import build_trl_config
+    from rlr.checks import load_experiment
     from rlr.device import resolve_device
+    from rlr.train.rl_config import build_trl_config
 
-    loaded = load_config(make_preset(rl={"algorithm": name}), [], stages=("rl",))
+    loaded = load_experiment(make_preset(rl={"algorithm": name}), [], stages=("rl",))
     device = resolve_device()
-    args = build_trl_config(loaded, "rl", device.trainer_flags(), device.use_cpu)
+    args = build_trl_config(loaded, device)
     trainer_type, fields = PAPER_VALUES[name]
     assert type(args).__name__ == ("RLOOConfig" if trainer_type == "rloo" else "GRPOConfig")
     # k optimiser steps per generation: TRL generates every k x gradient_accumulation_steps micro-batches
@@ -78,27 +78,27 @@ def test_bundle_builds_its_trl_config(name, make_preset):
 
 
 def test_validate_shows_the_weight_of_the_overlong_reward_dapo_adds(make_preset):
-    from rlr.config.load import load_config
-    from rlr.config.validate import build_trl_config
+    from rlr.checks import load_experiment
     from rlr.device import resolve_device
     from rlr.train.rl import reward_setup
+    from rlr.train.rl_config import build_trl_config
 
     device = resolve_device()
     for rewards, expected in (([{"name": "accuracy"}], [1.0, 1.0]),  # accuracy + the overlong one dapo adds
                               ([{"name": "accuracy"}, {"name": "overlong", "weight": 0.5}], [1.0, 0.5])):
-        loaded = load_config(make_preset(rl={"algorithm": "dapo"}, rewards=rewards), [], stages=("rl",))
-        args = build_trl_config(loaded, "rl", device.trainer_flags(), device.use_cpu)  # what `rlr validate` shows
+        loaded = load_experiment(make_preset(rl={"algorithm": "dapo"}, rewards=rewards), [], stages=("rl",))
+        args = build_trl_config(loaded, device)  # what `rlr validate` shows
         funcs, weights = reward_setup(loaded, args.max_completion_length)  # what train-rl trains with
         assert args.reward_weights == weights == expected and len(funcs) == len(expected)
 
 
 def test_length_rewards_measure_against_the_runs_completion_budget(make_preset):
-    from rlr.config.load import load_config
+    from rlr.checks import load_experiment
     from rlr.train.rl import reward_setup
 
     rewards = [{"name": "overlong"}, {"name": "cosine"}, {"name": "overlong", "args": {"soft_punish_cache": 8}}]
-    loaded = load_config(make_preset(rewards=rewards, rl={"trainer": {"max_completion_length": 64}}), [],
-                         stages=("rl",))
+    loaded = load_experiment(make_preset(rewards=rewards, rl={"trainer": {"max_completion_length": 64}}), [],
+                             stages=("rl",))
     funcs, _ = reward_setup(loaded, 64)
     assert (funcs[0].max_completion_len, funcs[0].soft_punish_cache) == (64, 13)  # DAPO's 20% of the budget
     assert funcs[1].max_len == 64 and (funcs[2].max_completion_len, funcs[2].soft_punish_cache) == (64, 8)
@@ -106,7 +106,8 @@ def test_length_rewards_measure_against_the_runs_completion_budget(make_preset):
 
     too_big = [{"name": "overlong", "args": {"soft_punish_cache": 100}}]  # more than the 64-token budget
     with pytest.raises(ConfigError, match=r"rewards\[0\].args: reward 'overlong': bad args"):
-        load_config(make_preset(rewards=too_big, rl={"trainer": {"max_completion_length": 64}}), [], stages=("rl",))
+        load_experiment(make_preset(rewards=too_big, rl={"trainer": {"max_completion_length": 64}}), [],
+                        stages=("rl",))
 
 
 def test_user_trainer_keys_override_the_bundle(make_preset):

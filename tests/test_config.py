@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rlr.checks import load_experiment
 from rlr.config.load import load_config
 from rlr.errors import ConfigError, UserError
 from tests.conftest import write_preset
@@ -41,10 +42,10 @@ def test_exponent_floats_are_floats_in_the_resolved_config_too(tmp_path):
 
 
 def test_trainer_values_are_coerced_by_trl_field_types(make_preset):
-    loaded = load_config(make_preset(), ["rl.trainer.learning_rate=2e-6", "rl.trainer.num_generations=4",
+    loaded = load_experiment(make_preset(), ["rl.trainer.learning_rate=2e-6", "rl.trainer.num_generations=4",
                                          "rl.trainer.max_steps=1e2"], stages=("rl",))
     assert loaded.cfg.rl.trainer["max_steps"] == 100.0  # as written in the config ...
-    from rlr.config.validate import validate_experiment
+    from rlr.checks import validate_experiment
 
     report = validate_experiment(loaded, ("rl",))
     assert report["trl"]["rl"]["learning_rate"] == pytest.approx(2e-6)
@@ -121,7 +122,7 @@ def test_problems_in_list_items_name_the_override_as_their_origin():
 def test_reward_problems_name_the_file_or_override_that_set_them(make_preset):
     p = make_preset(rewards=[{"name": "accuracyy"}, {"name": "overlong", "args": {"soft_punish_cache": 4}}])
     with pytest.raises(ConfigError) as e:
-        load_config(p, ["rewards.1.args.max_lenn=9"], stages=("rl",))
+        load_experiment(p, ["rewards.1.args.max_lenn=9"], stages=("rl",))
     first, second = e.value.problems
     assert first.startswith("rewards[0].name: unknown reward 'accuracyy'") and first.endswith(f"(in {p})")
     assert second.startswith("rewards[1].args.max_lenn: reward 'overlong': unknown arg 'max_lenn'")
@@ -131,7 +132,7 @@ def test_reward_problems_name_the_file_or_override_that_set_them(make_preset):
 def test_a_problem_with_a_whole_item_names_the_override_inside_it(make_preset):
     p = make_preset(rewards=[{"name": "overlong", "args": {"max_completion_len": 10, "soft_punish_cache": 4}}])
     with pytest.raises(ConfigError) as e:
-        load_config(p, ["rewards.0.args.soft_punish_cache=100"], stages=("rl",))
+        load_experiment(p, ["rewards.0.args.soft_punish_cache=100"], stages=("rl",))
     (problem,) = e.value.problems
     assert problem.startswith("rewards[0].args: reward 'overlong': bad args")
     assert problem.endswith(f"(in {p}; rewards.0.args.soft_punish_cache from command line)")
@@ -140,14 +141,14 @@ def test_a_problem_with_a_whole_item_names_the_override_inside_it(make_preset):
 def test_task_knob_problems_name_the_knob_and_its_origin(make_preset):
     p = make_preset(data={"train": {"source": "task:arithmetic", "rows": 8, "args": {"digits": 2}}})
     with pytest.raises(ConfigError) as e:
-        load_config(p, ["data.train.args.foo=1"], stages=("data",))
+        load_experiment(p, ["data.train.args.foo=1"], stages=("data",))
     assert e.value.problems[0].startswith("data.train[0].args.foo: arithmetic: unknown knob 'foo'")
     assert e.value.problems[0].endswith("(in command line)")
     with pytest.raises(ConfigError) as e:
-        load_config(p, ["data.train.args.digits=abc"], stages=("data",))
+        load_experiment(p, ["data.train.args.digits=abc"], stages=("data",))
     assert e.value.problems[0].startswith("data.train[0].args.digits: arithmetic: knob 'digits' must be int")
     with pytest.raises(ConfigError) as e:
-        load_config(p, ["data.train.source=task:arithmetik"], stages=("data",))
+        load_experiment(p, ["data.train.source=task:arithmetik"], stages=("data",))
     assert e.value.problems[0].startswith("data.train[0].source: unknown task 'arithmetik'")
 
 
@@ -164,7 +165,7 @@ def test_trainer_sections_are_checked_against_trl(make_preset):
     p = make_preset(sft={"trainer": {"learning_rte": 1e-4, "output_dir": "x"}},
                     rl={"trainer": {"seed": 3, "reward_weights": [1.0], "num_generations": "four"}})
     with pytest.raises(ConfigError) as e:
-        load_config(p, stages=("sft", "rl"))
+        load_experiment(p, stages=("sft", "rl"))
     text = str(e.value)
     assert "sft.trainer.learning_rte: not a field of trl.SFTConfig; did you mean 'learning_rate'?" in text
     assert "sft.trainer.output_dir: rlr owns this key: rlr writes to <run.output_dir>/<run.name>/<stage>" in text
@@ -174,9 +175,9 @@ def test_trainer_sections_are_checked_against_trl(make_preset):
 
 
 def test_trl_cross_field_checks_name_the_section(make_preset):
-    from rlr.config.validate import validate_experiment
+    from rlr.checks import validate_experiment
 
-    loaded = load_config(make_preset(rl={"trainer": {"num_generations": 3, "per_device_train_batch_size": 8}}),
+    loaded = load_experiment(make_preset(rl={"trainer": {"num_generations": 3, "per_device_train_batch_size": 8}}),
                          stages=("rl",))
     with pytest.raises(ConfigError, match="rl.trainer: trl.GRPOConfig rejected the settings: .*divisible"):
         validate_experiment(loaded, ("rl",))
@@ -184,7 +185,7 @@ def test_trl_cross_field_checks_name_the_section(make_preset):
 
 def test_rloo_bundle_checks_against_rloo_config(make_preset):
     with pytest.raises(ConfigError, match="not a field of trl.RLOOConfig"):
-        load_config(make_preset(rl={"algorithm": "rloo", "trainer": {"loss_type": "dapo"}}), stages=("rl",))
+        load_experiment(make_preset(rl={"algorithm": "rloo", "trainer": {"loss_type": "dapo"}}), stages=("rl",))
 
 
 def test_unknown_algorithm(make_preset):
@@ -219,4 +220,4 @@ def test_list_index_override(make_preset):
 def test_missing_data_file_is_reported(make_preset):
     p = make_preset(data={"train": {"source": "no/such/file.jsonl"}})
     with pytest.raises(ConfigError, match=r"data.train\[0\].source: no such file 'no/such/file.jsonl'"):
-        load_config(p, stages=("data",))
+        load_experiment(p, stages=("data",))

@@ -229,13 +229,13 @@ def test_fresh_prompts_are_drawn_alike_on_every_rank_and_split_by_rank():
 
 
 def test_rloo_with_a_kl_penalty_refuses_dynamic_sampling(make_preset):
-    from rlr.config.load import load_config
+    from rlr.checks import load_experiment
     from rlr.errors import ConfigError
 
     ds = {"dynamic_sampling": {"enabled": True}}
     with pytest.raises(ConfigError, match=r"rl.dynamic_sampling.enabled: with rloo and rl.trainer.beta=0.03"):
-        load_config(make_preset(rl={"algorithm": "rloo", **ds}), [], stages=("rl",))
-    load_config(make_preset(rl={"algorithm": "rloo", "trainer": {"beta": 0.0}, **ds}), [], stages=("rl",))
+        load_experiment(make_preset(rl={"algorithm": "rloo", **ds}), [], stages=("rl",))
+    load_experiment(make_preset(rl={"algorithm": "rloo", "trainer": {"beta": 0.0}, **ds}), [], stages=("rl",))
 
 
 def test_rloo_batches_without_num_items_merge():

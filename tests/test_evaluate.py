@@ -126,7 +126,7 @@ def test_evaluate_writes_results_samples_and_greedy(cli, make_preset, micro_mode
     result = cli("evaluate", preset, "--limit", "5", "--json")
     assert result.code == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["models"] == ["base"] and summary["comparison"][0]["model"] == "base"
+    assert summary["models"] == ["base"] and summary["comparison"][0]["model"] == "base" and summary["wall_s"] > 0
     assert "eval.pass@1" in summary["comparison"][0]
 
     run = tmp_path / "runs" / "ev" / "eval"

@@ -99,7 +99,7 @@ def test_stacked_merge_reloads_and_matches_both_adapters(cli, preset, micro_mode
     assert r.code == 0, r.stderr
     summary = json.loads(r.stdout)
     out = run_root / "export"
-    assert summary["adapters_merged"] == 2 and summary["logits_max_abs_diff"] <= 1e-4
+    assert summary["adapters_merged"] == 2 and summary["logits_max_abs_diff"] <= 1e-4 and summary["wall_s"] > 0
     assert not (out / "rlr_model.json").exists() and not (out / "adapter_config.json").exists()
     assert list(out.glob("*.safetensors")) and not list(run_root.glob(".export*"))
     manifest = json.loads((out / "manifest.json").read_text())

@@ -46,6 +46,20 @@ def _check(name: str, observed: dict[str, list[float]]) -> None:
                 f"{name}/{key} moved at log {step}: {g} (golden {e}); see this file's docstring"
 
 
+def _check_stage_contract(stage: Path, preset: Path) -> None:
+    """sft and rl share one skeleton: the same summary keys, and the resolved config saved as config.yaml."""
+    import yaml
+
+    from rlr.config.coerce import to_dict
+    from rlr.config.load import load_config
+    from rlr.train.training_stage import SUMMARY_KEYS
+
+    outputs = json.loads((stage / "manifest.json").read_text())["outputs"]
+    assert set(SUMMARY_KEYS) <= set(outputs) and outputs["stage"] == stage.name, sorted(outputs)
+    assert Path(outputs["model_dir"]) == (stage / "model").resolve()
+    assert yaml.safe_load((stage / "config.yaml").read_text()) == to_dict(load_config(preset).cfg)
+
+
 def test_sft_10_steps_matches_the_golden_losses(cli, make_preset, tmp_path, micro_model):
     preset = make_preset(micro_model, name="golden_sft",
                          sft={"use_lora": True, "trainer": {"learning_rate": 1e-2, "max_steps": 10, "logging_steps": 1,
@@ -56,6 +70,7 @@ def test_sft_10_steps_matches_the_golden_losses(cli, make_preset, tmp_path, micr
     r = cli("sft", preset)
     assert r.code == 0, r.stderr
     rows = _metrics(tmp_path / "runs" / "golden_sft" / "sft")
+    _check_stage_contract(tmp_path / "runs" / "golden_sft" / "sft", preset)
     _check("sft_lora_micro_10", {"loss": _curve(rows, "loss"), "grad_norm": _curve(rows, "grad_norm")})
 
 
@@ -67,5 +82,6 @@ def test_rl_10_steps_matches_the_golden_loss_and_reward(algorithm, cli, tmp_path
     r = cli("train-rl", preset)
     assert r.code == 0, r.stderr
     rows = _metrics(tmp_path / "runs" / f"golden_{algorithm}" / "rl")
+    _check_stage_contract(tmp_path / "runs" / f"golden_{algorithm}" / "rl", preset)
     _check(f"rl_{algorithm}_micro_10", {"loss": _curve(rows, "loss"), "reward": _curve(rows, "reward"),
                                         "parity": _curve(rows, "rewards/parity_reward.py:parity/mean")})

@@ -265,3 +265,32 @@ def test_format_compliance_measures_the_format_the_template_asks_for() -> None:
     assert follows_answer_format(texts, prompts, "answer_tag") == [0.0, 1.0, 0.0, 0.0]
     assert follows_answer_format(texts, prompts, "after_think") == [1.0, 1.0, 1.0, 0.0]
     assert follows_answer_format(texts, prompts, "none") == [1.0, 1.0, 1.0, 0.0]
+
+
+PARAMETERIZED_USER_REWARDS = """
+def brevity(completions, max_words=3, **kwargs):
+    return [float(len(str(c).split()) <= max_words) for c in completions]
+
+class Contains:
+    def __init__(self, word, score=1.0):
+        self.word, self.score = word, score
+
+    def __call__(self, completions, **kwargs):
+        return [self.score if self.word in str(c) else 0.0 for c in completions]
+"""
+
+
+def test_user_rewards_take_args_like_the_built_ins(tmp_path: Path) -> None:
+    (tmp_path / "param_rewards.py").write_text(PARAMETERIZED_USER_REWARDS)
+    specs = [Spec("param_rewards.py:brevity", args={"max_words": 1}), Spec("param_rewards.py:brevity"),
+             Spec("param_rewards.py:Contains", args={"word": "42", "score": 0.5})]
+    funcs, _ = build_reward_functions(specs, base_dir=tmp_path)
+    texts = ["42", "it is 42"]
+    assert [f(completions=texts, answer=["", ""]) for f in funcs] == [[1.0, 0.0], [1.0, 1.0], [0.5, 0.5]]
+    clone = pickle.loads(pickle.dumps(funcs[2]))  # reward workers get the reference and the args
+    assert clone(completions=["no"], answer=[""]) == [0.0] and clone.__name__ == funcs[2].__name__
+    problems = validate_reward_specs([Spec("param_rewards.py:brevity", args={"max_word": 1}),
+                                      Spec("param_rewards.py:Contains")], base_dir=tmp_path)
+    assert problems[0].startswith("rewards[0].args.max_word: reward 'param_rewards.py:brevity': unknown arg "
+                                  "'max_word' (did you mean 'max_words'?)")
+    assert problems[1].startswith("rewards[1].args: reward 'param_rewards.py:Contains': bad args {}")

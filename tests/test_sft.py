@@ -98,14 +98,14 @@ def test_lora_changes_adapter_weights_and_leaves_base_bit_identical(make_preset,
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from rlr.config.load import load_config
+    from rlr.checks import load_experiment
     from rlr.models.references import ref_from_dir
     from rlr.train.sft import run_sft
 
     preset = sft_preset(make_preset, micro_model, use_lora=True, trainer={"max_steps": 3})
     prepare(cli, preset)
     snap = Snapshot()
-    summary = run_sft(load_config(preset, stages=("sft",)), StageOptions(), callbacks=[snap])
+    summary = run_sft(load_experiment(preset, stages=("sft",)), StageOptions(), callbacks=[snap])
     lora = [n for n in snap.before if "lora_" in n]
     base = [n for n in snap.before if "lora_" not in n]
     assert lora and base and summary["trainable_params"] == sum(snap.before[n].numel() for n in lora)
@@ -134,7 +134,7 @@ class StopAfterSave(TrainerCallback):
 def test_resume_ends_like_an_uninterrupted_run(make_preset, cli, tmp_path, micro_model):
     """Interrupted at step 3 (mid-epoch: 64 rows / batch 16) then --resume: same steps, same final loss (1e-5 rel.),
     so optimizer, scheduler, data order and RNG (LoRA dropout 0.1) all came back from the checkpoint."""
-    from rlr.config.load import load_config
+    from rlr.checks import load_experiment
     from rlr.runs import StageRun
     from rlr.train.sft import run_sft
 
@@ -143,9 +143,9 @@ def test_resume_ends_like_an_uninterrupted_run(make_preset, cli, tmp_path, micro
     resumed_preset = sft_preset(make_preset, micro_model, name="resumed", use_lora=True, trainer=trainer)
     for preset in (straight_preset, resumed_preset):
         prepare(cli, preset)
-    straight = run_sft(load_config(straight_preset, stages=("sft",)), StageOptions())
+    straight = run_sft(load_experiment(straight_preset, stages=("sft",)), StageOptions())
 
-    loaded = load_config(resumed_preset, stages=("sft",))
+    loaded = load_experiment(resumed_preset, stages=("sft",))
     with pytest.raises(KeyboardInterrupt):
         run_sft(loaded, StageOptions(), callbacks=[StopAfterSave(3)])
     stage = StageRun.of(loaded.cfg, "sft")
@@ -276,3 +276,18 @@ def test_init_from_another_model_dir_and_never_from_itself(make_preset, cli, tmp
     r = cli("sft", first, "sft.init_from=sft", "--overwrite")
     assert r.code == 2 and "inside this stage's own directory" in r.stderr
     assert (earlier / "model.safetensors").is_file()  # refused before anything was replaced
+
+
+def test_full_parameter_sft_from_an_adapter_trains_every_weight(make_preset, cli, tmp_path, micro_model):
+    """Merging the init adapter leaves the base frozen (peft froze it); the full-parameter run unfreezes it all."""
+    from transformers import AutoModelForCausalLM
+
+    first = sft_preset(make_preset, micro_model, name="adapter", use_lora=True, trainer={"max_steps": 1})
+    prepare(cli, first)
+    assert cli("sft", first).code == 0
+    full = sft_preset(make_preset, micro_model, name="full_on_adapter", trainer={"max_steps": 1})
+    prepare(cli, full)
+    r = cli("sft", full, f"sft.init_from={sft_dir(tmp_path, 'adapter') / 'model'}", "--json")
+    assert r.code == 0, r.stderr
+    total = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(micro_model).parameters())
+    assert json.loads(r.stdout)["trainable_params"] == total

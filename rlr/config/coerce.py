@@ -2,8 +2,9 @@
 
 Values are coerced by the declared type of the field: PyYAML reads `1e-6` as a string and command-line
 overrides arrive as strings, so "1e-6" becomes a float where the field is a float. Unknown keys are errors
-with a "did you mean" suggestion. Problems are appended to a list rather than raised, so a user sees all of
-them in one go.
+with a "did you mean" suggestion. Problems are collected as `Problem(key, message, origin)` rather than raised,
+so a user sees all of them in one go. A rule across the fields of one section lives in that section's dataclass,
+as a `rules()` method that `check_rules` runs once the whole tree is built.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import difflib
 import re
 import types
 import typing
+from collections.abc import Iterable
 from typing import Any, Literal, Union
+
+from rlr.errors import Problem
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -23,13 +27,22 @@ class Problems:
     """Collected config problems, each naming the dotted key and the file it came from."""
 
     def __init__(self, origins: dict[str, str] | None = None):
-        self.items: list[str] = []
+        self.items: list[Problem] = []
         self.origins = origins or {}
 
     def add(self, key: str, message: str) -> None:
-        self.items.append(f"{key}: {message}{self.where(key)}")
+        self.items.append(Problem(key, message, self.origin_of(key)))
+
+    def add_error(self, prefix: str, error: Exception, default_key: str) -> None:
+        """A `UserError` raised while building the thing at `prefix` (a task, a reward), filed under its own key."""
+        key = getattr(error, "key", None) or default_key
+        self.add(f"{prefix}.{key}" if key else prefix, str(error))
 
     def where(self, key: str) -> str:
+        origin = self.origin_of(key)
+        return f" ({origin})" if origin else ""
+
+    def origin_of(self, key: str) -> str:
         # The origin of the closest enclosing key that we know about (the file, or "command line"). Problems name
         # list items `rewards[0]`; overrides record them as `rewards.0`, and a one-source `data.train` mapping
         # (normalised to a list later) as `data.train.source`: try all three spellings, most specific match wins.
@@ -47,8 +60,8 @@ class Problems:
         if inner:
             keys = ", ".join(k for k, _ in inner)
             sources = ", ".join(sorted({o for _, o in inner}))
-            return f" (in {origin}; {keys} from {sources})" if origin else f" ({keys} from {sources})"
-        return f" (in {origin})" if origin else ""
+            return f"in {origin}; {keys} from {sources}" if origin else f"{keys} from {sources}"
+        return f"in {origin}" if origin else ""
 
 
 def suggest(name: str, candidates: list[str] | set[str]) -> str:
@@ -206,3 +219,21 @@ def to_dict(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: to_dict(v) for k, v in obj.items()}
     return obj
+
+
+def check_rules(obj: Any, key: str, problems: Problems) -> None:
+    """Run every section's `rules()` (cross-field checks, yielding `(field, message)`), depth first."""
+    if not dataclasses.is_dataclass(obj):
+        return
+    rules = getattr(obj, "rules", None)
+    if callable(rules):
+        for name, message in typing.cast(Iterable[tuple[str, str]], rules()):
+            problems.add(f"{key}.{name}" if key else name, message)
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        dotted = f"{key}.{f.name}" if key else f.name
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                check_rules(item, f"{dotted}[{i}]", problems)
+        else:
+            check_rules(value, dotted, problems)

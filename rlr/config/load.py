@@ -7,13 +7,14 @@ errors can name the file a bad key came from.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from rlr.config.coerce import Problems, build_dataclass, suggest
+from rlr.config.coerce import Problems, build_dataclass, check_rules, suggest
 from rlr.config.schema import Config
 from rlr.config.yaml_values import load_yaml
 from rlr.errors import ConfigError, UserError
@@ -174,11 +175,16 @@ def _drop_other_bundles(raw: dict[str, Any], origins: dict[str, str], algorithm:
             del origins[key]
 
 
-def load_config(preset: str | Path, overrides: list[str] | None = None, stages: tuple[str, ...] = ()) -> LoadedConfig:
+# A check beyond the schema that a stage owns (rlr.checks): it appends to `problems`, it does not raise.
+Check = Callable[[LoadedConfig, Problems], None]
+
+
+def load_config(preset: str | Path, overrides: list[str] | None = None, checks: Sequence[Check] = ()) -> LoadedConfig:
     """Resolve a preset into a typed Config; raises ConfigError listing every problem found.
 
-    `stages` (data, sft, rl, eval, export) adds the checks those stages need: data sources, rewards, and the TRL
-    trainer sections against TRL's config classes (which imports trl, so --help paths pass none).
+    `checks` are the stages' own checks (data sources, rewards, TRL trainer sections; see `rlr.checks`), run on
+    the built config so that their problems and the schema's are reported together. This package imports no
+    stage: `rlr.checks.load_experiment` is the loader that knows which checks a stage needs.
     """
     path = resolve_preset(str(preset))
     origins: dict[str, str] = {}
@@ -203,37 +209,10 @@ def load_config(preset: str | Path, overrides: list[str] | None = None, stages: 
 
     problems = Problems(origins)
     cfg = build_dataclass(Config, raw, "", problems)
-    _check_required(cfg, problems)
+    check_rules(cfg, "", problems)  # each section's cross-field rules (run.name, eval.k <= eval.samples, ...)
     loaded = LoadedConfig(cfg=cfg, path=path, raw=raw, origins=origins, bundle=bundle)
-    if stages:
-        from rlr.config.validate import run_checks
-
-        run_checks(loaded, stages, problems)
+    for check in checks:
+        check(loaded, problems)
     if problems.items:
         raise ConfigError(problems.items)
     return loaded
-
-
-def _is_plain_name(name: str) -> bool:
-    return not any(c in name for c in "/\\\0") and not name.startswith(".") and name.strip() == name
-
-
-def _check_required(cfg: Config, problems: Problems) -> None:
-    if not cfg.run.name:
-        problems.add("run.name", "required; set a name for this run, e.g. run: {name: my-experiment}")
-    elif not _is_plain_name(cfg.run.name):
-        # A name is one directory under run.output_dir: `../x` or `/x` would write outside it.
-        problems.add("run.name", f"{cfg.run.name!r} is not a plain directory name (no '/', '\\', '..' or leading "
-                     "'.'); name the run e.g. my-experiment, and choose the parent with run.output_dir")
-    if not cfg.model.name_or_path:
-        problems.add("model.name_or_path", "required; a hub model id or a local model directory")
-    for i, src in enumerate(cfg.data.train + cfg.data.eval):
-        if not src.source:
-            section = "train" if i < len(cfg.data.train) else "eval"
-            problems.add(f"data.{section}", "each source needs source: (hf:<id>, a file, task:<name> or gym:<name>)")
-    for k in cfg.eval.k:
-        if k < 1 or k > cfg.eval.samples:
-            problems.add("eval.k", f"k={k} must be between 1 and eval.samples ({cfg.eval.samples})")
-    band = cfg.pipeline.rl_band
-    if band is not None and (len(band) != 2 or not 0 <= band[0] < band[1] <= 1):
-        problems.add("pipeline.rl_band", f"must be [low, high] with 0 <= low < high <= 1; got {band}")

@@ -8,8 +8,13 @@ without rlr re-declaring it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+# A section's `rules()` yields `(field, message)` for each rule across its fields that the values break; it runs
+# once, on the built config (rlr.config.coerce.check_rules), so each rule is written in one place.
+Rules = Iterator[tuple[str, str]]
 
 
 def doc(help: str, default: Any = None, factory: Any = None) -> Any:
@@ -25,6 +30,14 @@ class RunSection:
     output_dir: str = doc("Directory that holds all runs (relative to the current directory).", "runs")
     seed: int = doc("Seed for data generation, sampling and training.", 42)
 
+    def rules(self) -> Rules:
+        if not self.name:
+            yield "name", "required; set a name for this run, e.g. run: {name: my-experiment}"
+        elif any(c in self.name for c in "/\\\0") or self.name.startswith(".") or self.name.strip() != self.name:
+            # A name is one directory under run.output_dir: `../x` or `/x` would write outside it.
+            yield "name", (f"{self.name!r} is not a plain directory name (no '/', '\\', '..' or leading '.'); name "
+                           "the run e.g. my-experiment, and choose the parent with run.output_dir")
+
 
 @dataclass
 class ModelSection:
@@ -37,6 +50,10 @@ class ModelSection:
     attn_implementation: str | None = doc("eager, sdpa, flash_attention_2 ...; default: transformers' choice.")
     chat_template: str | None = doc("Override the tokenizer's chat template: a Jinja string or a .jinja file path.")
     load_in_4bit: bool = doc("QLoRA: load the base model in 4-bit (bitsandbytes, CUDA only).", False)
+
+    def rules(self) -> Rules:
+        if not self.name_or_path:
+            yield "name_or_path", "required; a hub model id or a local model directory"
 
 
 @dataclass
@@ -108,6 +125,12 @@ class DataSection:
     decontaminate: DecontaminationSection = doc("Train/eval overlap filter.", factory=DecontaminationSection)
     difficulty: DifficultySection = doc("Pass-rate filter with the starting model.", factory=DifficultySection)
     num_proc: int | None = doc("Worker processes for datasets map/filter on large sources.")
+
+    def rules(self) -> Rules:
+        for section, sources in (("train", self.train), ("eval", self.eval)):
+            for src in sources:
+                if not src.source:
+                    yield section, "each source needs source: (hf:<id>, a file, task:<name> or gym:<name>)"
 
 
 @dataclass
@@ -184,6 +207,11 @@ class EvalSection:
     limit: int | None = doc("Evaluate only the first N problems of each benchmark.")
     backend: Literal["hf", "vllm"] = doc("hf: transformers generate; vllm: vLLM (GPU, optional extra).", "hf")
 
+    def rules(self) -> Rules:
+        for k in self.k:
+            if k < 1 or k > self.samples:
+                yield "k", f"k={k} must be between 1 and eval.samples ({self.samples})"
+
 
 @dataclass
 class ExportSection:
@@ -202,6 +230,11 @@ class PipelineSection:
     rl_band: list[float] | None = doc("[low, high]: the sampled accuracy of the model before RL must lie in this band "
                                       "(RL from too weak or too strong a start teaches nothing); the pipeline stops "
                                       "and names the band otherwise.")
+
+    def rules(self) -> Rules:
+        band = self.rl_band
+        if band is not None and (len(band) != 2 or not 0 <= band[0] < band[1] <= 1):
+            yield "rl_band", f"must be [low, high] with 0 <= low < high <= 1; got {band}"
 
 
 @dataclass

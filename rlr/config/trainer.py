@@ -49,20 +49,6 @@ def check_counts(section: str, values: dict[str, Any], problems: Problems) -> No
         problems.add(f"{section}.num_train_epochs", f"{epochs} must be positive")
 
 
-def trainer_class(stage: str, trainer_type: str = "grpo") -> type:
-    if stage == "sft":
-        from trl import SFTConfig
-
-        return SFTConfig
-    if trainer_type == "rloo":
-        from trl import RLOOConfig
-
-        return RLOOConfig
-    from trl import GRPOConfig
-
-    return GRPOConfig
-
-
 def field_types(cls: type) -> dict[str, Any]:
     try:
         hints = typing.get_type_hints(cls)

@@ -12,11 +12,12 @@ problem whose ground truth cannot be read is counted (`gold_unparseable`) and le
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 from rlr.errors import UserError
-from rlr.evaluate.benchmarks import Benchmark, load_rows, question_text, resolve_benchmarks, sanitize
+from rlr.evaluate.benchmarks import Benchmark, load_rows, resolve_benchmarks, sanitize
 from rlr.evaluate.compare import (
     check_gates,
     metric_names,
@@ -26,7 +27,13 @@ from rlr.evaluate.compare import (
     summary_rows,
     write_comparison,
 )
-from rlr.evaluate.generate import GenerationResult, GenerationSettings
+from rlr.evaluate.scoring import (
+    build_generator,
+    evaluate_benchmark,
+    generation_settings,
+    score_generation,  # noqa: F401  (callers on other branches still import it from here)
+)
+from rlr.stage import EvaluateOptions
 
 
 def model_label(spec: str) -> str:
@@ -65,111 +72,6 @@ def resolve_models(specs: list[str], cfg: Any) -> list[tuple[str, str, Any]]:
         raise UserError(f"--model: two models would both be labelled {', '.join(dupes)}; evaluate them in separate "
                         "runs or give directories distinct names")
     return out
-
-
-def build_generator(ref: Any, cfg: Any, device: Any) -> Any:
-    from rlr.models.loading import load_tokenizer
-
-    tokenizer = load_tokenizer(ref.tokenizer_source(), cfg.model, padding_side="left")
-    if cfg.eval.backend == "vllm":
-        from rlr.evaluate.generate import VLLMGenerator, check_vllm_available
-
-        check_vllm_available()
-        if len(ref.adapters) > 1:
-            raise UserError("vLLM applies one LoRA adapter, this model stacks several; `rlr export` it (merges) and "
-                            "evaluate the export, or use eval.backend=hf")
-        return VLLMGenerator(ref.base, ref.adapters[0] if ref.adapters else None, tokenizer, device.dtype,
-                             cfg.run.seed)
-    from rlr.evaluate.generate import HFGenerator
-    from rlr.models.loading import load_model_ref
-
-    model = load_model_ref(ref, cfg.model, device).to(device.device).eval()
-    return HFGenerator(model, tokenizer, device.device)
-
-
-def score_generation(bench: Benchmark, gen: GenerationResult, mode: str, scorer: Any = None,
-                     answer_format: str | None = None) -> tuple[list[Any], list[dict[str, Any]], int]:
-    """ProblemSamples per scorable problem, the samples.jsonl records, and how many problems were left out because
-    their ground truth is missing or cannot be parsed (`gold_unparseable`), from one generation pass.
-
-    `scorer` is the training reward object (`TaskScore`, with the preset's math-verify settings): it returns None
-    for a row it cannot score, and such a row is counted, not scored 0 (which would lower accuracy for a broken
-    row) nor 1. `format_ok` is the shape the template's `answer_format` asked for (`follows_answer_format`).
-    """
-    from rlr.evaluate.metrics import ProblemSamples
-    from rlr.rewards.accuracy import TaskScore
-    from rlr.rewards.extract import extract_answer
-    from rlr.rewards.format import follows_answer_format
-
-    scorer = scorer or TaskScore()
-    flat = [(i, j, c) for i, comps in enumerate(gen.completions) for j, c in enumerate(comps)]
-    rows = bench.rows
-    texts = [c.text for _, _, c in flat]
-    scores = scorer(texts, answer=[rows[i].get("answer") for i, _, _ in flat],
-                    task=[rows[i].get("task") or "math" for i, _, _ in flat],
-                    meta=[rows[i].get("meta") for i, _, _ in flat])
-    formats = follows_answer_format(texts, [gen.prompt_texts[i] for i, _, _ in flat], answer_format)
-    problems = [ProblemSamples(answers=[], correct=[], lengths=[], truncated=[], format_ok=[], scores=[],
-                               task=str(row.get("task") or "math")) for row in rows]
-    unscorable: set[int] = set()
-    records = []
-    for (i, j, c), score, fmt in zip(flat, scores, formats, strict=True):
-        extracted = extract_answer(c.text)
-        if score is None:
-            unscorable.add(i)
-        p = problems[i]
-        p.answers.append(extracted)
-        p.correct.append(score is not None and score >= 1.0)
-        p.scores.append(score or 0.0)
-        p.lengths.append(c.length)
-        p.truncated.append(c.truncated)
-        p.format_ok.append(fmt >= 1.0)
-        records.append({"benchmark": bench.name, "problem": i, "mode": mode, "sample": j,
-                        "question": question_text(rows[i]), "prompt": gen.prompt_texts[i],
-                        "answer": rows[i].get("answer"), "completion": c.text, "extracted": extracted,
-                        "correct": None if score is None else score >= 1.0, "score": score, "length": c.length,
-                        "truncated": c.truncated, "format_ok": fmt >= 1.0, "gold_unparseable": score is None})
-    kept = [p for i, p in enumerate(problems) if i not in unscorable]
-    if rows and not kept:
-        raise UserError(f"benchmark {bench.name!r}: none of its {len(rows)} ground-truth answers can be read by the "
-                        "verifier (missing, or math-verify cannot parse them); check its answer column "
-                        "(`rlr prepare-data` reports unparseable answers)")
-    return kept, records, len(unscorable)
-
-
-def _timing(gen: GenerationResult) -> dict[str, Any]:
-    return {"seconds": round(gen.seconds, 3), "generated_tokens": gen.generated_tokens,
-            "tokens_per_s": round(gen.tokens_per_s, 1), "problems_per_s": round(gen.problems_per_s, 3)}
-
-
-def evaluate_benchmark(generator: Any, bench: Benchmark, settings: GenerationSettings, ks: list[int],
-                       greedy: bool, label: str, scorer: Any = None,
-                       answer_format: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from dataclasses import replace
-
-    from rlr.evaluate.metrics import bootstrap_ci, summarize
-
-    prompts = [row["prompt"] for row in bench.rows]
-    gen = generator.generate(prompts, settings, description=f"{label} on {bench.name}")
-    problems, records, unparseable = score_generation(bench, gen, "sample", scorer, answer_format)
-    metrics = summarize(problems, ks, seed=settings.seed)
-    metrics["gold_unparseable"] = unparseable  # problems left out of every metric: their gold cannot be read
-    metrics["timing"] = _timing(gen)
-    if greedy:
-        greedy_gen = generator.generate(prompts, replace(settings, greedy=True), description=f"{label} greedy")
-        greedy_problems, greedy_records, _ = score_generation(bench, greedy_gen, "greedy", scorer, answer_format)
-        values = [float(p.correct[0]) for p in greedy_problems]
-        metrics["greedy_accuracy"] = sum(values) / len(values)
-        metrics["greedy_accuracy_ci"] = list(bootstrap_ci(values, seed=settings.seed))
-        metrics["timing"]["greedy"] = _timing(greedy_gen)
-        records += greedy_records
-    return metrics, records
-
-
-def generation_settings(cfg: Any) -> GenerationSettings:
-    ev = cfg.eval
-    return GenerationSettings(n=ev.samples, temperature=ev.temperature, top_p=ev.top_p,
-                              max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=cfg.run.seed)
 
 
 def identity_of(spec: str, ref: Any, cfg: Any, benchmarks: list[Benchmark], limit: int | None) -> dict[str, Any]:
@@ -250,30 +152,32 @@ def say_interrupted(models: list[tuple[str, str, Any]], results: dict[str, Any],
                  soft_wrap=True)
 
 
-def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
+def run_evaluate(loaded: Any, opts: EvaluateOptions) -> dict[str, Any]:
+    from rlr import paths
     from rlr.device import resolve_device
     from rlr.paths import run_root
     from rlr.runs import StageRun
 
+    started = time.time()
     cfg, ev = loaded.cfg, loaded.cfg.eval
-    limit = opts.extra.get("limit") if opts.extra.get("limit") is not None else ev.limit
+    limit = opts.limit if opts.limit is not None else ev.limit
     if limit is not None and limit < 1:
         raise UserError(f"--limit {limit}: give a positive number of problems")
-    # eval.k <= eval.samples is checked once, when the config loads (rlr/config/load.py)
+    # eval.k <= eval.samples is checked once, when the config loads (EvalSection.rules in rlr/config/schema.py)
     benchmarks = resolve_benchmarks(list(ev.benchmarks), loaded.base_dir)
-    if opts.extra.get("completions") is not None:  # completions generated elsewhere: score them, no model
+    if opts.completions is not None:  # completions generated elsewhere: score them, no model
         from rlr.evaluate.completions import score_completions_file
 
         for bench in benchmarks:
             load_rows(bench, loaded, limit)
-        return score_completions_file(loaded, opts, benchmarks, Path(opts.extra["completions"]))
-    gates = parse_gates(list(opts.extra.get("mins") or []), [b.name for b in benchmarks],
+        return score_completions_file(loaded, opts, benchmarks, Path(opts.completions))
+    gates = parse_gates(list(opts.mins), [b.name for b in benchmarks],
                         metric_names(list(ev.k), ev.greedy))
     if ev.backend == "vllm":
         from rlr.evaluate.generate import check_vllm_available
 
         check_vllm_available()
-    models = resolve_models(list(opts.extra.get("models") or []), cfg)
+    models = resolve_models(list(opts.models), cfg)
     stages = {label: StageRun(run_root(cfg), f"eval/{label}") for label, _, _ in models}
     for stage in stages.values():
         if not stage.is_complete():  # a complete one is reused or refused below, once the rows are known
@@ -283,7 +187,7 @@ def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
     results = reused_results(models, stages, cfg, benchmarks, limit, opts.overwrite)
     reused = set(results)
     device = resolve_device(cfg.model.dtype)
-    eval_dir = run_root(cfg) / "eval"
+    eval_dir = paths.eval_dir(cfg)
     try:
         for label, spec, ref in models:
             if label not in results:
@@ -306,5 +210,6 @@ def run_evaluate(loaded: Any, opts: Any) -> dict[str, Any]:
                "gates": [f"{g.key}>={g.threshold}" for g in gates], "gate_failures": failures}
     if opts.json:  # humans already saw the table above; --json readers get it as rows
         summary["comparison"] = summary_rows(comparison)
+    summary["wall_s"] = round(time.time() - started, 2)  # the key every stage summary uses
     raise_on_failures(failures, summary)
     return summary

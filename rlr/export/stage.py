@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from rlr.files import atomic_write_json, file_sha256, read_json
 from rlr.models.loading import load_model_ref, load_tokenizer, torch_dtype
 from rlr.models.references import LINEAGE_FILE, ModelRef, resolve_model_ref
 from rlr.runs import LOCK_FILE, StageRun, process_alive
-from rlr.stage import StageOptions
+from rlr.stage import ExportOptions
 
 NOT_EXPORTED = {LINEAGE_FILE, "training_args.bin", "manifest.json", "config.yaml", "metrics.jsonl", LOCK_FILE}
 CPU_FP32 = DeviceInfo(device="cpu", dtype="float32", n_gpus=0, bf16=False, fp16=False, use_cpu=True, name="cpu")
@@ -114,17 +115,18 @@ def recover_leftovers(target: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def run_export(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
+def run_export(loaded: LoadedConfig, opts: ExportOptions) -> dict[str, Any]:
     from rlr.config.coerce import to_dict
     from rlr.export.card import check_push_possible, push_to_hub, write_model_card
 
+    started = time.time()
     cfg = loaded.cfg
     if opts.resume:
         raise UserError("rlr export has nothing to resume (it writes in one go); drop --resume")
-    out = opts.extra.get("out")
+    out = opts.out
     target = Path(out) if out else StageRun.of(cfg, "export").path
-    repo = opts.extra.get("push_to_hub")
-    source = resolve_source(opts.extra.get("from_stage"), cfg)
+    repo = opts.push_to_hub
+    source = resolve_source(opts.from_stage, cfg)
     recover_leftovers(target)
     check_target(target, opts.overwrite, own_dir=not out)
     if repo:
@@ -169,6 +171,7 @@ def run_export(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
         manifest = read_json(target / "manifest.json")
         manifest["outputs"]["pushed_to"] = summary["pushed_to"]
         atomic_write_json(target / "manifest.json", manifest)
+    summary["wall_s"] = round(time.time() - started, 2)  # the key every stage summary uses
     return summary
 
 

@@ -66,7 +66,7 @@ def _sample(loaded: Any, rows: list[dict[str, Any]], samples: int) -> tuple[list
     """Completions from the model RL starts from, and whether its chat template opens <think> itself."""
     from rlr.device import resolve_device
     from rlr.evaluate.generate import GenerationSettings
-    from rlr.evaluate.stage import build_generator
+    from rlr.evaluate.scoring import build_generator
     from rlr.models.references import resolve_model_ref
     from rlr.runs import StageRun
 

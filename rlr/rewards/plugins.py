@@ -4,6 +4,9 @@ A file path is resolved against the preset's directory (`base_dir`), and that di
 `sys.path` so that a module path next to the preset (`my_rewards:score`) imports too. The function is
 checked when the config loads, not at the first training step: it must accept `completions` and `**kwargs`
 (TRL passes every dataset column as a keyword argument).
+
+`args:` work as for the built-ins: a class is built with them (`MyReward(**args)`, then called per batch), a
+function gets them as keyword arguments it names (`def brevity(completions, max_words=50, **kwargs)`).
 """
 
 from __future__ import annotations
@@ -91,26 +94,60 @@ def load_user_reward(ref: str, base_dir: Path | None = None) -> Callable:
         raise UserError(
             f"reward {ref!r}: {target} has no function {attr!r} (it defines: {', '.join(public) or 'none'})"
         )
-    check_reward_signature(ref, func)
+    if not inspect.isclass(func):  # a class is checked once it is built with its args (UserReward)
+        check_reward_signature(ref, func)
     return func
 
 
-class UserReward:
-    """A user reward under the name it has in the preset (TRL logs by `__name__`).
+def _check_args(ref: str, func: Any, args: dict[str, Any]) -> None:
+    """Each arg must be a named parameter (of the class's __init__, or of the function besides `completions`)."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return
+    accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                and p.name not in ("self", "completions")]
+    for arg in args:
+        if arg not in accepted:
+            raise UserError(f"reward {ref!r}: unknown arg {arg!r}{_suggest(arg, accepted)}; it accepts: "
+                            f"{', '.join(accepted) or 'none'}", key=f"args.{arg}")
 
-    Pickles as its reference and re-imports on load, because a function loaded from a file path is not
+
+def _suggest(word: str, choices: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class UserReward:
+    """A user reward under the name it has in the preset (TRL logs by `__name__`), with its `args:` applied.
+
+    Pickles as its reference and args and re-imports on load, because a function loaded from a file path is not
     importable by its module name in another process.
     """
 
-    def __init__(self, ref: str, base_dir: Path | None = None, name: str | None = None) -> None:
-        self.ref, self.base_dir = ref, base_dir
+    def __init__(self, ref: str, base_dir: Path | None = None, name: str | None = None,
+                 args: dict[str, Any] | None = None) -> None:
+        self.ref, self.base_dir, self.args = ref, base_dir, dict(args or {})
         self.__name__ = name or ref
-        self._func = load_user_reward(ref, base_dir)
+        target = load_user_reward(ref, base_dir)
+        _check_args(ref, target, self.args)
+        if inspect.isclass(target):
+            try:
+                target = target(**self.args)
+            except (TypeError, ValueError) as e:
+                raise UserError(f"reward {ref!r}: bad args {self.args}: {e}", key="args") from e
+            check_reward_signature(ref, target)
+            self._call_args: dict[str, Any] = {}
+        else:
+            self._call_args = self.args
+        self._func = target
         # a user's function declares itself as a built-in does: `my_reward.measures_correctness = True`
         self.measures_correctness = bool(getattr(self._func, "measures_correctness", False))
 
     def __call__(self, completions: list[Any], **kwargs: Any) -> list[float | None]:
-        return self._func(completions=completions, **kwargs)
+        return self._func(completions=completions, **kwargs, **self._call_args)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (UserReward, (self.ref, self.base_dir, self.__name__))
+        return (UserReward, (self.ref, self.base_dir, self.__name__, self.args))

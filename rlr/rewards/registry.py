@@ -68,12 +68,13 @@ def build_reward(name: str, args: Mapping[str, Any] | None = None, base_dir: Pat
     """One reward callable from its preset name and args; UserError (with the fix) on any problem."""
     args = dict(args or {})
     if is_user_reward(name):
-        if args:
-            raise UserError(f"reward {name!r}: user rewards take no `args`; read settings inside your function")
         func = load_user_reward(name, base_dir)
         if inspect.iscoroutinefunction(func):
+            if args:
+                raise UserError(f"reward {name!r}: an async reward takes no `args`; read settings inside it, or make "
+                                "it a class built from them", key="args")
             return func  # TRL awaits async rewards itself; a sync wrapper would hide that
-        return UserReward(name, base_dir)
+        return UserReward(name, base_dir, args=args)
     entry = REWARDS.get(name)
     if entry is None:
         close = difflib.get_close_matches(name, REWARDS, n=1)
@@ -162,32 +163,34 @@ def _name_resolves(name: str, base_dir: Path | None) -> bool:
 
 
 def validate_reward_specs(specs: Sequence[Any], base_dir: Path | None = None) -> list[str]:
-    """Every problem with the specs as a message (empty when all load); never raises, for the config validator.
+    """Every problem with the specs as a `rewards[i].field: message` line (empty when all load); never raises."""
+    return [f"{key}: {message}" for key, message in reward_spec_problems(specs, base_dir)]
 
-    Each message starts with the key it is about (`rewards[1].weight: ...`), so the validator can say which file or
-    override set it.
-    """
-    problems: list[str] = []
+
+def reward_spec_problems(specs: Sequence[Any], base_dir: Path | None = None) -> list[tuple[str, str]]:
+    """Every problem with the specs as `(key, message)`, the key being `rewards[i].field` (so the config check can
+    say which file or override set it); never raises, for the config validator."""
+    problems: list[tuple[str, str]] = []
     for i, spec in enumerate(specs):
         name = _field(spec, "name")
         if not isinstance(name, str) or not name:
-            problems.append(f"rewards[{i}].name: missing (a built-in like math_accuracy, or module:function)")
+            problems.append((f"rewards[{i}].name", "missing (a built-in like math_accuracy, or module:function)"))
             continue
         weight = _field(spec, "weight", 1.0)
         if weight is not None and not isinstance(weight, (int, float)):
-            problems.append(f"rewards[{i}].weight: reward {name!r}: must be a number, got {weight!r}")
+            problems.append((f"rewards[{i}].weight", f"reward {name!r}: must be a number, got {weight!r}"))
         args = _field(spec, "args") or {}
         if not isinstance(args, Mapping):
-            problems.append(f"rewards[{i}].args: reward {name!r}: must be a mapping, got {type(args).__name__}")
+            problems.append((f"rewards[{i}].args", f"reward {name!r}: must be a mapping, got {type(args).__name__}"))
             continue
         try:
             build_reward(name, args, base_dir)
         except UserError as e:
-            field = "name"
-            if args and _name_resolves(name, base_dir):
+            field = e.key or "name"
+            if not e.key and args and _name_resolves(name, base_dir):
                 unknown = [a for a in args if a not in _accepted_args(REWARDS.get(name))]
                 field = f"args.{unknown[0]}" if unknown else "args"
-            problems.append(f"rewards[{i}].{field}: {e}")
+            problems.append((f"rewards[{i}].{field}", str(e)))
         except Exception as e:  # a user module may raise anything at import; report it, do not crash validation
-            problems.append(f"rewards[{i}].name: reward {name!r}: {type(e).__name__}: {e}")
+            problems.append((f"rewards[{i}].name", f"reward {name!r}: {type(e).__name__}: {e}"))
     return problems

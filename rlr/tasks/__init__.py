@@ -36,7 +36,7 @@ def _suggest(word: str, choices: typing.Iterable[str]) -> str:
 def _task_class(name: str) -> type[ProceduralTask]:
     if name not in TASKS:
         valid = ", ".join([*TASKS, GYM_PREFIX + "<name>"])
-        raise UserError(f"unknown task '{name}'{_suggest(name, TASKS)} (valid: {valid})")
+        raise UserError(f"unknown task '{name}'{_suggest(name, TASKS)} (valid: {valid})", key="source")
     return TASKS[name]
 
 
@@ -52,7 +52,8 @@ def task_knobs(name: str) -> dict[str, Knob]:
 def _coerce(task: str, key: str, value: Any, annotation: Any) -> Any:
     """`value` as the knob's declared type; strings (from `key=value` overrides) are parsed for scalars."""
     origin = typing.get_origin(annotation) or annotation
-    bad = UserError(f"{task}: knob '{key}' must be {getattr(annotation, '__name__', annotation)}, got {value!r}")
+    bad = UserError(f"{task}: knob '{key}' must be {getattr(annotation, '__name__', annotation)}, got {value!r}",
+                    key=f"args.{key}")
     if origin is bool:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
@@ -81,7 +82,8 @@ def _coerce(task: str, key: str, value: Any, annotation: Any) -> Any:
 
 
 def get_task(name: str, **knobs: Any) -> ProceduralTask:
-    """A configured task; an unknown name, unknown knob or invalid value raises `UserError` naming the fix."""
+    """A configured task; an unknown name, unknown knob or invalid value raises `UserError` naming the fix, with
+    `key` the preset key at fault relative to the source (`source`, `args.<knob>`; `args` for a combination)."""
     if name.startswith(GYM_PREFIX):
         from rlr.tasks.gym import GymTask
 
@@ -91,7 +93,8 @@ def get_task(name: str, **knobs: Any) -> ProceduralTask:
     values = {}
     for key, value in knobs.items():
         if key not in declared:
-            raise UserError(f"{name}: unknown knob '{key}'{_suggest(key, declared)} (valid: {', '.join(declared)})")
+            raise UserError(f"{name}: unknown knob '{key}'{_suggest(key, declared)} (valid: {', '.join(declared)})",
+                            key=f"args.{key}")
         values[key] = _coerce(name, key, value, declared[key].type)
     return cls(**values)
 

@@ -39,12 +39,14 @@ class ArithmeticTask(ProceduralTask):
 
     def __post_init__(self) -> None:
         if isinstance(self.digits, bool) or not isinstance(self.digits, int) or not 1 <= self.digits <= 18:
-            raise UserError(f"arithmetic: digits={self.digits!r} is invalid; use an integer from 1 to 18")
+            raise UserError(f"arithmetic: digits={self.digits!r} is invalid; use an integer from 1 to 18",
+                            key="args.digits")
         if isinstance(self.ops, str):
             self.ops = [self.ops]
         bad = [op for op in self.ops if op not in OPS]
         if bad or not self.ops:
-            raise UserError(f"arithmetic: ops={self.ops!r} is invalid; use a non-empty list of {list(OPS)}")
+            raise UserError(f"arithmetic: ops={self.ops!r} is invalid; use a non-empty list of {list(OPS)}",
+                            key="args.ops")
         self.ops = list(dict.fromkeys(self.ops))  # drop repeats so each operator is equally likely
 
     def make_row(self, rng: random.Random) -> dict:

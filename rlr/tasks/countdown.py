@@ -45,16 +45,19 @@ class CountdownTask(ProceduralTask):
         for field in ("num_numbers", "max_number", "max_target"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"countdown: {field}={value!r} is invalid; use a positive integer")
+                raise UserError(f"countdown: {field}={value!r} is invalid; use a positive integer",
+                                key=f"args.{field}")
         if not 2 <= self.num_numbers <= 8:
-            raise UserError(f"countdown: num_numbers={self.num_numbers} is invalid; use 2 to 8")
+            raise UserError(f"countdown: num_numbers={self.num_numbers} is invalid; use 2 to 8",
+                            key="args.num_numbers")
         if self.max_number > self.max_target:
             raise UserError(
                 f"countdown: max_number={self.max_number} exceeds max_target={self.max_target}; "
                 "raise max_target or lower max_number"
             )
         if not 0.0 <= float(self.format_score) <= 1.0:
-            raise UserError(f"countdown: format_score={self.format_score!r} is invalid; use a value in [0, 1]")
+            raise UserError(f"countdown: format_score={self.format_score!r} is invalid; use a value in [0, 1]",
+                            key="args.format_score")
 
     def make_row(self, rng: random.Random) -> dict:
         numbers = [rng.randint(1, self.max_number) for _ in range(self.num_numbers)]

@@ -20,9 +20,9 @@ from typing import Any
 from rlr.config.load import LoadedConfig
 from rlr.errors import UserError
 from rlr.models.references import ModelRef
-from rlr.paths import stage_model_dir
 from rlr.runs import StageRun
 from rlr.stage import StageOptions
+from rlr.train.trainers import trainer_class
 
 VLLM_MESSAGE = ("rl.trainer.use_vllm: vLLM needs a CUDA GPU and pip install 'rlr[vllm]'; set rl.trainer.use_vllm="
                 "false to generate with transformers")
@@ -62,8 +62,8 @@ def _absolute(ref: str) -> str:
 
 def reward_setup(loaded: LoadedConfig, max_completion_length: int) -> tuple[list[Any], list[float]]:
     """The preset's rewards, plus DAPO's soft overlong punishment when rl.overlong_buffer is set."""
-    from rlr.config.validate import adds_overlong_reward, reward_weights
     from rlr.rewards.registry import build_reward, build_reward_functions, with_length_defaults
+    from rlr.train.rl_config import adds_overlong_reward, reward_weights
 
     cfg = loaded.cfg
     funcs, _ = build_reward_functions(with_length_defaults(cfg.rewards, max_completion_length), loaded.base_dir)
@@ -91,53 +91,44 @@ def data_inputs(cfg: Any) -> dict[str, Any]:
 
 
 def run_rl(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
-    from rlr.config.coerce import to_dict
-    from rlr.config.validate import build_trl_config
-    from rlr.device import resolve_device
     from rlr.models.references import resolve_model_ref
-    from rlr.train.loop import resume_checkpoint
+    from rlr.train import training_stage as ts
+    from rlr.train.rl_config import build_trl_config
 
     cfg = loaded.cfg
-    device = resolve_device(cfg.model.dtype)
-    check_generation_backend(cfg.rl.trainer, device.device)
-    if opts.resume and opts.overwrite:
-        raise UserError("--resume and --overwrite contradict each other; pass one of them")
-    if cfg.model.load_in_4bit and not cfg.rl.use_lora:
-        raise UserError("model.load_in_4bit (QLoRA) trains a LoRA adapter on frozen 4-bit weights; set "
-                        "rl.use_lora=true or model.load_in_4bit=false")
-    run = StageRun.of(cfg, "rl")
-    run.check_can_start(overwrite=opts.overwrite, resume=opts.resume)
-    resume_checkpoint(run, opts.resume)  # a --resume without a checkpoint fails here, before anything is written
+    start = ts.prepare(cfg, opts, "rl", cfg.rl.use_lora)
+    check_generation_backend(cfg.rl.trainer, start.device.device)
     data = data_inputs(cfg)
     init = init_choice(cfg, opts.resume)
     init_ref = resolve_model_ref(init, cfg)
-    args = build_trl_config(loaded, "rl", device.trainer_flags(), device.use_cpu)
+    args = build_trl_config(loaded, start.device)
     funcs, weights = reward_setup(loaded, args.max_completion_length)  # args.reward_weights already holds weights
     if cfg.rl.dynamic_sampling.enabled or cfg.rl.whiten_advantages:  # both extend TRL's generation hook
         from rlr.train.dynamic_sampling import check_hook
 
-        check_hook(_trainer_class(cfg.rl.trainer_type))
+        check_hook(trainer_class(cfg.rl.trainer_type))
 
-    run.start(config=to_dict(cfg), overwrite=opts.overwrite, resume=opts.resume, device=device.as_dict(),
-              inputs={"data": data, "init_from": init, "init_model": init_ref.as_dict(),
-                      "algorithm": cfg.rl.algorithm, "trainer": cfg.rl.trainer_type})
-    t0 = time.time()
-    with run:
-        trainer = build_trainer(loaded, init_ref, args, funcs, weights, device, run)
-        train(trainer, run, opts.resume, cfg.rl.algorithm)
-        model_dir = save_model(trainer, cfg, init_ref)
-        summary = summarize(run, trainer, model_dir, time.time() - t0)
+    inputs = {"data": data, "init_from": init, "init_model": init_ref.as_dict(), "algorithm": cfg.rl.algorithm,
+              "trainer": cfg.rl.trainer_type}
+    with ts.begin(start, cfg, opts, inputs) as run:
+        trainer = build_trainer(loaded, init_ref, args, funcs, weights, start.device, run)
+        t0 = time.time()
+        result = train(trainer, run, opts.resume, cfg.rl.algorithm)
+        train_s = time.time() - t0
+        model_dir = ts.model_dir(cfg, "rl")
+        ts.save_model(trainer, model_dir, lineage(cfg, init_ref, model_dir))
+        summary = ts.summary(start, trainer, model_dir, result, train_s, cfg.rl.use_lora, **reward_curve(run))
         run.finish(outputs=summary)
     return summary
 
 
-def train(trainer: Any, run: StageRun, resume: bool, algorithm: str) -> None:
+def train(trainer: Any, run: StageRun, resume: bool, algorithm: str) -> Any:
     """rlr's shared hygiene, plus the way RL diverges that SFT does not: the policy's sampling probabilities turn
     NaN/inf inside generate() (torch.multinomial raises) before any loss is logged for the NaN guard to see."""
     from rlr.train.loop import TrainingDiverged, last_checkpoint, train_with_hygiene
 
     try:
-        train_with_hygiene(trainer, run, resume=resume, description=f"train-rl {algorithm}")
+        return train_with_hygiene(trainer, run, resume=resume, description=f"train-rl {algorithm}")
     except RuntimeError as e:
         if "probability tensor contains" not in str(e):
             raise
@@ -148,27 +139,16 @@ def train(trainer: Any, run: StageRun, resume: bool, algorithm: str) -> None:
                                "--resume") from None
 
 
-def _trainer_class(trainer_type: str) -> type:
-    from trl import GRPOTrainer, RLOOTrainer
-
-    return RLOOTrainer if trainer_type == "rloo" else GRPOTrainer
-
-
 def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: list[Any], weights: list[float],
                   device: Any, run: StageRun) -> Any:
     from rlr.data.prepared import load_split_dataset
-    from rlr.models.loading import check_lora_targets, load_model_ref, load_tokenizer, peft_lora_config
+    from rlr.models.loading import load_tokenizer
     from rlr.train.rl_logging import AccuracyLog, BatchRecorder, SampleLog, record_rewards
+    from rlr.train.training_stage import load_policy
 
     cfg = loaded.cfg
     tokenizer = load_tokenizer(init_ref.tokenizer_source(), cfg.model)
-    model = load_model_ref(init_ref, cfg.model, device, merge=True)  # SFT adapters merged: RL trains a new LoRA
-    peft_config = None
-    if cfg.rl.use_lora:
-        check_lora_targets(model, cfg.lora)
-        peft_config = peft_lora_config(cfg.lora)
-    else:
-        model.requires_grad_(True)  # peft froze the base while the SFT adapter was attached; merging keeps that
+    model, peft_config = load_policy(init_ref, cfg, device, cfg.rl.use_lora)  # SFT adapters merged: a new LoRA
     if not cfg.rl.use_lora and init_ref.adapters and args.beta:
         from rlr.trl_internals import point_reference_model_at
 
@@ -176,7 +156,7 @@ def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: li
         model.save_pretrained(merged)
         point_reference_model_at(model, str(merged.resolve()))
 
-    cls = _trainer_class(cfg.rl.trainer_type)
+    cls = trainer_class(cfg.rl.trainer_type)
     ds = cfg.rl.dynamic_sampling
     if ds.enabled:
         from rlr.train.dynamic_sampling import with_dynamic_sampling
@@ -202,33 +182,17 @@ def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: li
     return trainer
 
 
-def save_model(trainer: Any, cfg: Any, init_ref: ModelRef) -> Path:
-    """rl/model/: the RL adapter (lineage: base + earlier adapters + this one) or full weights."""
-    from rlr.models.references import write_lineage
-    from rlr.runs import is_main_process
-
-    model_dir = stage_model_dir(cfg, "rl")
-    trainer.save_model(str(model_dir))  # the adapter or full weights, and the tokenizer (TRL saves processing_class)
-    here = str(model_dir.resolve())
+def lineage(cfg: Any, init_ref: ModelRef, model_dir: Path) -> ModelRef:
+    """What rl/model/ loads as: base + earlier adapters + the RL adapter, or its own full weights."""
+    here = str(model_dir)
     if cfg.rl.use_lora:
-        ref = ModelRef(base=_absolute(init_ref.base), adapters=[*map(_absolute, init_ref.adapters), here], label="rl")
-    else:
-        ref = ModelRef(base=here, label="rl")
-    if is_main_process():  # as sft's save: one writer under accelerate launch
-        write_lineage(model_dir, ref)
-    return model_dir
+        return ModelRef(base=_absolute(init_ref.base), adapters=[*map(_absolute, init_ref.adapters), here], label="rl")
+    return ModelRef(base=here, label="rl")
 
 
-def summarize(run: StageRun, trainer: Any, model_dir: Path, wall_s: float) -> dict[str, Any]:
+def reward_curve(run: StageRun) -> dict[str, Any]:
     """first/last reward: means over the first and last tenth of the logged steps (one step's mean is noisy)."""
     rewards = [m["reward"] for m in run.read_metrics() if isinstance(m.get("reward"), (int, float))]
     k = max(1, len(rewards) // 10)
-    return {
-        "stage": "rl",
-        "steps": trainer.state.global_step,
-        "first_reward": round(sum(rewards[:k]) / k, 4) if rewards else None,
-        "last_reward": round(sum(rewards[-k:]) / k, 4) if rewards else None,
-        "wall_s": round(wall_s, 2),
-        "model_dir": str(model_dir),
-        "metrics": str(run.metrics_path),
-    }
+    return {"first_reward": round(sum(rewards[:k]) / k, 4) if rewards else None,
+            "last_reward": round(sum(rewards[-k:]) / k, 4) if rewards else None}

@@ -48,14 +48,6 @@ def data_hashes(cfg: Any) -> dict[str, str]:
     return {**hashes, path.name: sha}
 
 
-def check_options(cfg: Any, opts: StageOptions) -> None:
-    if opts.resume and opts.overwrite:
-        raise UserError("--resume and --overwrite contradict each other; pass one of them")
-    if cfg.model.load_in_4bit and not cfg.sft.use_lora:
-        raise UserError("model.load_in_4bit (QLoRA) trains a LoRA adapter on frozen 4-bit weights; "
-                        "set sft.use_lora=true or model.load_in_4bit=false")
-
-
 def build_trainer(model: Any, args: Any, dataset: Any, eval_dataset: Any, tokenizer: Any, peft_config: Any,
                   callbacks: list[Any] | None) -> Any:
     from trl import SFTTrainer
@@ -78,20 +70,6 @@ def tokens_per_second(trainer: Any, start_step: int, train_time: float) -> float
     return sft_tokens_per_second(trainer.state.log_history, start_step, train_time)
 
 
-def save_final_model(trainer: Any, cfg: Any, init: ModelRef) -> Path:
-    """Standard HF layout in sft/model/: full weights + tokenizer, or adapter + tokenizer + rlr_model.json."""
-    from rlr.models.references import write_lineage
-    from rlr.paths import stage_model_dir
-    from rlr.runs import is_main_process
-
-    model_dir = stage_model_dir(cfg, "sft").resolve()
-    trainer.save_model(str(model_dir))
-    if cfg.sft.use_lora and is_main_process():
-        # Adapters of the init model were merged before training, so loading = base + those adapters + this one.
-        write_lineage(model_dir, ModelRef(base=init.base, adapters=[*init.adapters, str(model_dir)]))
-    return model_dir
-
-
 def warn_if_not_reached(stop_at: Any, steps: int) -> None:
     if stop_at.reached_at is not None:
         return
@@ -107,22 +85,16 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
     """The sft stage. `callbacks` are extra TrainerCallbacks (tests and programmatic use)."""
     from transformers import set_seed
 
-    from rlr.config.coerce import to_dict
-    from rlr.config.validate import build_trl_config
     from rlr.data.prepared import load_split_dataset
-    from rlr.device import resolve_device
-    from rlr.models.loading import check_lora_targets, load_model_ref, load_tokenizer, peft_lora_config
-    from rlr.train.loop import resume_checkpoint, train_with_hygiene
+    from rlr.models.loading import load_tokenizer
+    from rlr.train import training_stage as ts
+    from rlr.train.loop import train_with_hygiene
+    from rlr.train.sft_config import build_trl_config
     from rlr.train.sft_data import check_chat_template, sft_dataset
 
-    started = time.time()
     cfg = loaded.cfg
-    check_options(cfg, opts)
-    stage = StageRun.of(cfg, "sft")
-    stage.check_can_start(overwrite=opts.overwrite, resume=opts.resume)
-    checkpoint = resume_checkpoint(stage, opts.resume)  # a --resume without a checkpoint fails here, not mid-run
-    device = resolve_device(cfg.model.dtype)
-    args = build_trl_config(loaded, "sft", device.trainer_flags(), device.use_cpu)
+    start = ts.prepare(cfg, opts, "sft", cfg.sft.use_lora)
+    args = build_trl_config(loaded, start.device)
 
     dataset = sft_dataset(load_split_dataset(cfg, "train"), cfg)
     eval_dataset = None
@@ -132,11 +104,7 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
     set_seed(cfg.run.seed)  # before the model: peft draws the adapter's initial weights from the global RNG
     tokenizer = load_tokenizer(init.tokenizer_source(), cfg.model, padding_side="right")
     check_chat_template(tokenizer, dataset, init.tokenizer_source())
-    model = load_model_ref(init, cfg.model, device, merge=True)
-    peft_config = None
-    if cfg.sft.use_lora:
-        check_lora_targets(model, cfg.lora)
-        peft_config = peft_lora_config(cfg.lora)
+    model, peft_config = ts.load_policy(init, cfg, start.device, cfg.sft.use_lora)
 
     callbacks = list(callbacks or [])
     stop_at = None
@@ -145,37 +113,32 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
 
         stop_at = StopAtMetric(cfg.sft.stop_at, loaded, init.tokenizer_source())
         callbacks.append(stop_at)
-    existed = stage.path.exists()
+    stage_path = start.run.path
+    existed = stage_path.exists()
     try:
         trainer = build_trainer(model, args, dataset, eval_dataset, tokenizer, peft_config, callbacks)
     except BaseException:
-        if not existed and stage.path.is_dir() and not any(stage.path.iterdir()):
-            stage.path.rmdir()  # the Trainer creates output_dir in __init__; bad input must leave nothing behind
+        if not existed and stage_path.is_dir() and not any(stage_path.iterdir()):
+            stage_path.rmdir()  # the Trainer creates output_dir in __init__; bad input must leave nothing behind
         raise
+    checkpoint = start.checkpoint
     inputs = {"data": data_hashes(cfg), "init": init.as_dict(), "resumed_from": checkpoint}
-    with stage.start(config=to_dict(cfg), overwrite=opts.overwrite, resume=opts.resume, device=device.as_dict(),
-                     inputs=inputs) as run:
+    with ts.begin(start, cfg, opts, inputs) as run:
         start_step = int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else 0
         t0 = time.time()
         result = train_with_hygiene(trainer, run, resume=opts.resume, description="sft")
-        train_time = time.time() - t0
-        model_dir = save_final_model(trainer, cfg, init)
+        train_s = time.time() - t0
+        model_dir = ts.model_dir(cfg, "sft")
+        # Adapters of the init model were merged before training, so loading = base + those adapters + this one.
+        lineage = ModelRef(base=init.base, adapters=[*init.adapters, str(model_dir)], label="sft") \
+            if cfg.sft.use_lora else None  # full weights load as they are
+        ts.save_model(trainer, model_dir, lineage)
         losses = loss_history(trainer)
-        summary = {
-            "stage": "sft",
-            "model_dir": str(model_dir),
-            "steps": trainer.state.global_step,
-            "first_loss": losses[0] if losses else None,
-            "final_loss": losses[-1] if losses else None,
-            "train_time_s": round(float(result.metrics.get("train_runtime", train_time)), 2),
-            "tokens_per_s": tokens_per_second(trainer, start_step, train_time),
-            "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
-            "use_lora": cfg.sft.use_lora,
-            "resumed_from": checkpoint,
-        }
+        summary = ts.summary(start, trainer, model_dir, result, train_s, cfg.sft.use_lora,
+                             first_loss=losses[0] if losses else None, final_loss=losses[-1] if losses else None,
+                             tokens_per_s=tokens_per_second(trainer, start_step, train_s))
         if stop_at is not None:
             summary["stop_at"] = stop_at.summary()
             warn_if_not_reached(stop_at, summary["steps"])
         run.finish("complete", outputs=summary)
-    summary["wall_s"] = round(time.time() - started, 2)  # the key every stage summary uses
     return summary

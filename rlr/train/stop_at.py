@@ -29,7 +29,7 @@ class StopAtMetric(TrainerCallback):
         from dataclasses import replace
 
         from rlr.evaluate.benchmarks import Benchmark, load_rows
-        from rlr.evaluate.stage import generation_settings
+        from rlr.evaluate.scoring import generation_settings
         from rlr.models.loading import load_tokenizer
 
         cfg = loaded.cfg
@@ -50,7 +50,7 @@ class StopAtMetric(TrainerCallback):
         import torch
 
         from rlr.evaluate.generate import HFGenerator
-        from rlr.evaluate.stage import score_generation
+        from rlr.evaluate.scoring import score_generation
 
         rng = torch.get_rng_state()  # generation seeds torch; training's random stream must not notice
         was_training = model.training

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runs from a chec
 
 import yaml  # noqa: E402
 
-from rlr.config.load import load_config  # noqa: E402
+from rlr.checks import load_experiment  # noqa: E402
 from rlr.config.schema import SourceSpec, TemplateSection  # noqa: E402
 from rlr.data import filters  # noqa: E402
 from rlr.data.prepare import output_row, run_prepare, write_jsonl_files  # noqa: E402
@@ -61,7 +61,7 @@ def end_to_end(root: Path, name: str, data: dict) -> tuple[int, float]:
         "template": {"system": "r1_think", "answer_format": "boxed"},
         "data": data,
     }))
-    loaded = load_config(preset, stages=("data",))
+    loaded = load_experiment(preset, stages=("data",))
     summary, seconds = timed(run_prepare, loaded, StageOptions())
     return summary["train_rows"] + summary["eval_rows"], seconds
 

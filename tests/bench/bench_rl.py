@@ -54,10 +54,10 @@ def write_preset(root: Path, model: Path, name: str, steps: int, **rl: object) -
 
 
 def run_stage(command: str, preset: Path, overrides: list[str] | None = None) -> tuple[dict, float]:
-    from rlr.config.load import load_config
-    from rlr.stage import STAGE_CHECKS, StageOptions, stage_function
+    from rlr.checks import load_experiment
+    from rlr.stage import COMMAND_CHECKS, StageOptions, stage_function
 
-    loaded = load_config(preset, overrides or [], stages=STAGE_CHECKS[command])
+    loaded = load_experiment(preset, overrides or [], stages=COMMAND_CHECKS[command])
     t0 = time.perf_counter()
     summary = stage_function(command)(loaded, StageOptions(overwrite=True))
     return summary, time.perf_counter() - t0

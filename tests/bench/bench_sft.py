@@ -60,10 +60,10 @@ class Clock:
 
 
 def run_stage(command: str, preset: Path) -> tuple[dict, Clock]:
-    from rlr.config.load import load_config
-    from rlr.stage import STAGE_CHECKS, StageOptions, stage_function
+    from rlr.checks import load_experiment
+    from rlr.stage import COMMAND_CHECKS, StageOptions, stage_function
 
-    loaded = load_config(preset, [], stages=STAGE_CHECKS[command])
+    loaded = load_experiment(preset, [], stages=COMMAND_CHECKS[command])
     with Clock() as clock:
         summary = stage_function(command)(loaded, StageOptions(overwrite=True))
     return summary, clock
