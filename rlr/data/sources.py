@@ -227,13 +227,16 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         if record is _INVALID or not isinstance(record, dict):
             out.dropped["invalid_json"] += 1
             continue
+        messages = chat_messages(record.get(spec.question))  # TRL's conversational `prompt`: kept as messages
         nested = [role for role in ("question", "answer") if isinstance(record.get(getattr(spec, role)),
                                                                        (list, dict))]
+        if messages is not None:
+            nested.remove("question")
         if nested:
             structured.setdefault(nested[0], record.get(getattr(spec, nested[0])))
             out.dropped[f"{nested[0]}_not_text"] += 1  # an answer [1, 2] was stored as the string '[1, 2]'
             continue
-        question = _text(record.get(spec.question))
+        question = _text(record.get(spec.question)) if messages is None else messages[-1]["content"].strip()
         if not question:
             out.dropped["empty_question"] += 1
             continue
@@ -251,10 +254,15 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         extras = {k: v for k, v in record.items() if k not in used and _short_scalar(v)}
         if extras:
             meta["fields"] = extras  # e.g. MATH's level/type: lets evaluate and reports slice by them
-        out.rows.append({"question": question, "answer": answer, "solution": solution, "task": task, "meta": meta})
+        row = {"question": question, "answer": answer, "solution": solution, "task": task, "meta": meta}
+        if messages is not None:
+            row["messages"] = messages
+        out.rows.append(row)
     for role, example in structured.items():
         column = getattr(spec, role)
         kind = "lists" if isinstance(example, list) else "nested records"
+        if role == "question" and isinstance(example, list):
+            kind += " that are not chat messages ({role, content} with roles system/user/assistant, last one user)"
         text = repr(example) if len(repr(example)) <= 60 else repr(example)[:57] + "..."
         message = (f"{key}.{role}: column '{column}' of {where} holds {kind} (e.g. {text}), not text: "
                    f"{out.dropped[f'{role}_not_text']} of {len(records)} rows dropped")
@@ -265,6 +273,23 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         out.warnings.append(f"{key}: {out.dropped['invalid_json']} of {len(records)} lines of {where} are not valid "
                             "JSON objects (a truncated last line?) and were dropped")
     return out
+
+
+_ROLES = ("system", "user", "assistant")
+
+
+def chat_messages(value: Any) -> list[dict[str, str]] | None:
+    """A conversational prompt (TRL's format: a list of `{role, content}`, ending in a user turn) as plain
+    messages; None for anything else. Only role and content are kept: extra keys of some rows would give the
+    prepared split a ragged schema."""
+    if not isinstance(value, list) or not value:
+        return None
+    messages = []
+    for message in value:
+        if not (isinstance(message, dict) and message.get("role") in _ROLES and isinstance(message.get("content"), str)):
+            return None
+        messages.append({"role": message["role"], "content": message["content"]})
+    return messages if messages[-1]["role"] == "user" and messages[-1]["content"].strip() else None
 
 
 def _short_scalar(value: Any) -> bool:
