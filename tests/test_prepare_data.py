@@ -423,13 +423,13 @@ def test_conversational_prompt_columns_are_used_as_messages(cli, make_preset, tm
     assert not any("'role'" in m["content"] for r in rows for m in r["prompt"])
 
     # With template system/answer_format none the conversation is kept verbatim; chat: false flattens it.
-    verbatim = make_preset(name="verbatim", model=micro_model, data={"train": {"source": str(tmp_path / "deepmath.jsonl"),
-                                                                               **spec}})
+    jsonl = {"source": str(tmp_path / "deepmath.jsonl"), **spec}
+    verbatim = make_preset(name="verbatim", model=micro_model, data={"train": jsonl})
     prepare(cli, verbatim)
     key = lambda rows: sorted(json.dumps(r["prompt"], sort_keys=True) for r in rows)  # noqa: E731
     assert key(read_jsonl(data_dir(tmp_path, "verbatim") / "train.jsonl")) == key(deepmath_rows(6, system=True))
     flat = make_preset(name="flat", template={"system": "none", "answer_format": "none", "chat": False},
-                       data={"train": {"source": str(tmp_path / "deepmath.jsonl"), **spec}})
+                       data={"train": jsonl})
     prepare(cli, flat)
     prompts = {r["prompt"] for r in read_jsonl(data_dir(tmp_path, "flat") / "train.jsonl")}
     assert "Answer like a careful mathematician.\nUser: What is 1 divided by 2?\nAssistant:" in prompts

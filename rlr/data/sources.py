@@ -286,7 +286,9 @@ def chat_messages(value: Any) -> list[dict[str, str]] | None:
         return None
     messages = []
     for message in value:
-        if not (isinstance(message, dict) and message.get("role") in _ROLES and isinstance(message.get("content"), str)):
+        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+            return None
+        if not isinstance(message.get("content"), str):
             return None
         messages.append({"role": message["role"], "content": message["content"]})
     return messages if messages[-1]["role"] == "user" and messages[-1]["content"].strip() else None
