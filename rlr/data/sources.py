@@ -210,13 +210,13 @@ _INVALID = object()
 
 def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, where: str, key: str) -> SourceRows:
     """Column mapping + answer extraction for files and hub data (the one path both take)."""
-    for role in ("question", "answer", "solution"):
+    for role in ("question", "answer", "solution", "tests"):
         column = getattr(spec, role)
         if column is not None and column not in columns:
             raise UserError(f"{key}.{role}: column '{column}' not found in {where} (columns: {', '.join(columns)}); "
                             f"set {key}.{role} to the column holding the {role}")
-    task = spec.task or "math"
-    used = {spec.question, spec.answer, spec.solution}
+    task = spec.task or ("code" if spec.tests else "math")
+    used = {spec.question, spec.answer, spec.solution, spec.tests}
     out = SourceRows(name=spec.source, rows=[])
     answer_format = spec.answer_format
     if answer_format == "auto":
@@ -251,6 +251,15 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         if spec.solution is not None:
             solution = _text(record.get(spec.solution)) or None
         meta: dict[str, Any] = {"source": spec.source, "index": i}
+        if spec.tests is not None:
+            tests = _test_list(record.get(spec.tests))
+            if not tests:
+                out.dropped["no_tests"] += 1
+                continue
+            meta["tests"] = tests  # what code_tests runs; the judge holds them, the code never sees them
+            if spec.show_tests:
+                shown = "\n".join(tests[: spec.show_tests])
+                question = f"{question}\nYour code should pass these tests:\n{shown}"
         extras = {k: v for k, v in record.items() if k not in used and _short_scalar(v)}
         if extras:
             meta["fields"] = extras  # e.g. MATH's level/type: lets evaluate and reports slice by them
@@ -292,6 +301,19 @@ def chat_messages(value: Any) -> list[dict[str, str]] | None:
             return None
         messages.append({"role": message["role"], "content": message["content"]})
     return messages if messages[-1]["role"] == "user" and messages[-1]["content"].strip() else None
+
+
+def _test_list(value: Any) -> list[str]:
+    """Test statements from a list column, a JSON list in a string, or one string of statements."""
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        value = parsed if isinstance(parsed, list) else [value]
+    if not isinstance(value, list):
+        return []
+    return [str(t) for t in value if str(t).strip()]
 
 
 def _short_scalar(value: Any) -> bool:

@@ -38,6 +38,7 @@ ANSWER_FORMATS: dict[str, str | None] = {
     "boxed": "Put your final answer within \\boxed{}.",
     "after_think": "Give only the final answer after </think>.",
     "answer_tag": "Give the final answer inside <answer> </answer> tags.",
+    "code": "Answer with your code in a ```python block.",
     "none": None,
 }
 
