@@ -222,3 +222,16 @@ def test_gold_check_runs_code_rows_reference_solutions_in_the_sandbox() -> None:
     # x * 3 passes row 0's weak test: half the reward for code that solves another problem
     assert [(c.row, c.source, c.score) for c in result.false_positives] == [(0, 1, 0.5)]
     assert report.no_reference == 1 and not report.ok
+
+
+def test_gold_check_uses_a_procedural_tasks_own_solution_and_pairs_rows_by_answer() -> None:
+    from rlr.rewards.gold_check import check_gold
+
+    rows = [{"answer": "127", "task": "arithmetic", "solution": "<think>3+4+0=7 5+7+0=12</think> 127", "meta": "{}"},
+            {"answer": "127", "task": "arithmetic", "solution": "<think>2+5+0=7 7+5+0=12</think> 127", "meta": "{}"},
+            {"answer": "58", "task": "arithmetic", "solution": "<think>3+5+0=8 1+4+0=5</think> 58", "meta": "{}"}]
+    funcs, _ = build_reward_functions([{"name": "accuracy"}])
+    report = check_gold(rows, funcs, ["accuracy"], "none", thinks=False)
+    result = report.results[0]
+    # two different sums with the same result are not a false positive: row 0's probe is row 2, not row 1
+    assert (result.own_scored, result.other_scored, result.fn_rate, result.fp_rate) == (3, 3, 0.0, 0.0)

@@ -174,10 +174,15 @@ def _partners(keys: list[str | None]) -> list[int | None]:
     return out
 
 
-def _key(reference: str | None) -> str | None:
-    """What makes two references different answers: the written reference, spacing and case aside (two rows whose
-    gold passages differ but end in the same answer are no false-positive probe for each other)."""
-    return None if reference is None else " ".join(reference.split()).lower()
+def _key(row: dict[str, Any], reference: str | None) -> str | None:
+    """What makes two references different answers, spacing and case aside: the code for code rows, the answer
+    column for procedural tasks (two sums with the same result are no probe for each other), else the written
+    reference (two gold passages that end in the same answer are none either)."""
+    if reference is None:
+        return None
+    if not is_code_row(row) and (row.get("task") or "math") not in STATIC_TASKS and row.get("answer") is not None:
+        reference = str(row["answer"])
+    return " ".join(reference.split()).lower()
 
 
 def check_gold(rows: Sequence[dict[str, Any]], reward_funcs: Sequence[Callable], names: Sequence[str],
@@ -186,7 +191,7 @@ def check_gold(rows: Sequence[dict[str, Any]], reward_funcs: Sequence[Callable],
     from rlr.rewards.doctor import _flatten
 
     references = [reference_completion(dict(r), answer_format, thinks) for r in rows]
-    partners = _partners([_key(ref) for ref in references])
+    partners = _partners([_key(dict(r), ref) for r, ref in zip(rows, references, strict=True)])
     report = GoldReport(rows=len(rows), results=[], max_error_rate=max_error_rate,
                         no_reference=sum(ref is None for ref in references),
                         no_partner=sum(ref is not None and p is None for ref, p in zip(references, partners,
