@@ -444,3 +444,17 @@ def test_conversational_prompt_columns_are_used_as_messages(cli, make_preset, tm
     pairs = sft_dataset(load_split_dataset(cfg, "train").map(lambda r: {"solution": r["answer"]}), cfg)
     assert pairs[0]["prompt"][-1]["role"] == "user" and pairs[0]["completion"][0]["role"] == "assistant"
     assert "<|im_start|>system\n" in maybe_apply_chat_template(pairs[0], tokenizer)["prompt"]
+
+
+def test_conversational_prompts_through_the_hub_loader(cli, make_preset, tmp_path):
+    """The same messages through datasets.load_dataset (`hf:json`, offline), as `hf:trl-lib/DeepMath-103K` loads."""
+    source = write_jsonl(tmp_path / "deepmath.jsonl", deepmath_rows(5, system=True))
+    preset = make_preset(template={"system": "r1_think", "answer_format": "boxed"},
+                         data={"train": {"source": "hf:json", "split": "train", "question": "prompt",
+                                         "answer": "solution",
+                                         "args": {"data_files": str(source), "cache_dir": str(tmp_path / "hf")}}})
+    assert prepare(cli, preset)["train_rows"] == 5
+    for row in read_jsonl(data_dir(tmp_path) / "train.jsonl"):
+        system, user = row["prompt"]
+        assert system == {"role": "system", "content": "Answer like a careful mathematician."}
+        assert user["role"] == "user" and user["content"].startswith("What is ") and "\\boxed{}" in user["content"]
