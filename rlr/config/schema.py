@@ -63,7 +63,8 @@ class SourceSpec:
                       "or gym:<reasoning-gym env>.", "")
     config: str | None = doc("Dataset config name (hub datasets), e.g. 'main' for openai/gsm8k.")
     split: str = doc("Dataset split to read.", "train")
-    question: str = doc("Column holding the question text.", "question")
+    question: str = doc("Column holding the question text, or a conversational prompt (a list of {role, content} "
+                        "messages, TRL's format).", "question")
     answer: str = doc("Column holding the ground-truth answer.", "answer")
     solution: str | None = doc("Column holding a worked solution (SFT target); default: none.")
     tests: str | None = doc("Column holding test statements (a list of `assert ...` strings, or a JSON list) for "

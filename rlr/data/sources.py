@@ -215,6 +215,8 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         if column is not None and column not in columns:
             raise UserError(f"{key}.{role}: column '{column}' not found in {where} (columns: {', '.join(columns)}); "
                             f"set {key}.{role} to the column holding the {role}")
+    if spec.show_tests < 0 or (spec.show_tests and spec.tests is None):
+        raise UserError(f"{key}.show_tests: {spec.show_tests} needs {key}.tests (the tests column) and a count >= 0")
     task = spec.task or ("code" if spec.tests else "math")
     used = {spec.question, spec.answer, spec.solution, spec.tests}
     out = SourceRows(name=spec.source, rows=[])
