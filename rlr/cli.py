@@ -249,14 +249,28 @@ def rewards_list() -> None:
 def rewards_check(preset: Preset, overrides: Overrides = None,
                   completions: Annotated[Path | None, typer.Option(help="JSONL of completions to score.")] = None,
                   samples: Annotated[int, typer.Option(help="Completions to sample per prompt.")] = 4,
-                  prompts: Annotated[int, typer.Option(help="Prompts to check.")] = 4,
+                  prompts: Annotated[int | None, typer.Option(
+                      help="Train rows to check (default 4; with --gold all).")] = None,
+                  gold: Annotated[bool, typer.Option(
+                      "--gold", help="Audit the correctness rewards on the data's own references: each row's must "
+                      "score 1, another row's 0. Exit 1 past --max-error-rate.")] = False,
+                  max_error_rate: Annotated[float, typer.Option(
+                      help="--gold: largest false-negative / false-positive rate that passes.")] = 0.02,
                   json_out: Json = False, debug: Debug = False) -> None:
     """The reward doctor: score real completions with every reward and warn about silent failures."""
     from rlr.config.load import load_config
-    from rlr.rewards.doctor_stage import run_reward_doctor
+    from rlr.rewards.doctor_stage import run_gold_check, run_reward_doctor
 
-    summary = run_reward_doctor(load_config(preset, overrides or []), completions_file=completions,
-                                samples=samples, prompts=prompts, as_json=json_out)
+    loaded = load_config(preset, overrides or [])
+    if gold and completions is not None:
+        from rlr.errors import UserError
+
+        raise UserError("--gold scores the data's own references; drop --completions (or --gold)")
+    if gold:
+        summary = run_gold_check(loaded, prompts=prompts, max_error_rate=max_error_rate, as_json=json_out)
+    else:
+        summary = run_reward_doctor(loaded, completions_file=completions, samples=samples,
+                                    prompts=4 if prompts is None else prompts, as_json=json_out)
     if json_out:
         _print_json(summary)
 

@@ -82,3 +82,36 @@ def test_completions_file_errors_name_the_line(cli, tmp_path: Path) -> None:  # 
                  "--completions", bad)
     assert result.code == 2 and "HumanEval/999" in result.stderr
     assert not (tmp_path / "quickstart").exists() and not list(tmp_path.glob("*/eval"))
+
+
+def test_completions_runs_write_a_manifest_and_are_reused_or_refused_like_other_runs(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    import hashlib
+
+    problems = load_problems()[:3]
+    path = write_jsonl(tmp_path / "api.jsonl", [{"id": p["task_id"], "completion": p["canonical_solution"]}
+                                                for p in problems] + [{"id": problems[0]["task_id"],
+                                                                       "completion": "    return None\n"}])
+    summary = evaluate(cli, tmp_path, path)
+    run_dir = Path(summary["eval_dir"])
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["stage"] == "eval/completions-api"
+    source = manifest["inputs"]["completions"]
+    assert source == {"path": str(path.resolve()), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                      "lines": 4, "records": 4}
+    assert manifest["inputs"]["verifier"]["definition"] and manifest["inputs"]["benchmarks"][0]["name"] == "humaneval"
+    assert manifest["outputs"] == {"results": "results.json", "samples": "samples.jsonl"}
+    assert (run_dir / "config.yaml").is_file() and len((run_dir / "samples.jsonl").read_text().splitlines()) == 4
+    assert json.loads((run_dir.parent / "results.json").read_text())["table"]["completions-api"]["humaneval"]
+    # the same file again: reused; another file under the same name: refused without --overwrite
+    again = cli("evaluate", PRESET, "eval.benchmarks=[humaneval]", f"run.output_dir={tmp_path}", "run.name=he",
+                "--completions", path, "--json")
+    assert again.code == 0 and "reusing its results" in again.stderr
+    assert json.loads(again.stdout)["metrics"] == summary["metrics"]
+    write_jsonl(path, [{"id": problems[1]["task_id"], "completion": "    return None\n"}])
+    refused = cli("evaluate", PRESET, "eval.benchmarks=[humaneval]", f"run.output_dir={tmp_path}", "run.name=he",
+                  "--completions", path)
+    assert refused.code == 2 and "--overwrite" in refused.stderr
+    assert json.loads((run_dir / "manifest.json").read_text())["inputs"]["completions"]["sha256"] == source["sha256"]
+    rescored = evaluate(cli, tmp_path, path, "--overwrite")
+    assert rescored["metrics"]["humaneval"]["pass@1"] == 0.0
+    assert json.loads((run_dir / "manifest.json").read_text())["inputs"]["completions"]["lines"] == 1

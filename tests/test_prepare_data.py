@@ -381,3 +381,80 @@ def test_the_countdown_preset_prepares_with_decontamination_on(cli, tmp_path):
     summary = json.loads(r.stdout)
     assert summary["train_rows"] == 200 and summary["eval_rows"] == 20
     assert summary["dropped"]["train"]["contaminated"] == 0  # the generator keeps the splits disjoint already
+
+
+def deepmath_rows(n: int, system: bool, start: int = 1) -> list[dict[str, Any]]:
+    """trl-lib/DeepMath-103K's shape: `prompt` is a list of chat messages, `solution` the final answer."""
+    head = [{"role": "system", "content": "Answer like a careful mathematician."}] if system else []
+    return [{"prompt": [*head, {"role": "user", "content": f"What is {i} divided by {i + 1}?"}],
+             "solution": f"\\frac{{{i}}}{{{i + 1}}}", "difficulty": 3.0} for i in range(start, start + n)]
+
+
+def test_conversational_prompt_columns_are_used_as_messages(cli, make_preset, tmp_path, micro_model):
+    """TRL's conversational `prompt` column (jsonl and parquet, with and without a system turn) becomes the prompt's
+    messages, not its Python repr as the user turn; SFT and RL render it with the tokenizer's chat template."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from transformers import AutoTokenizer
+    from trl.data_utils import maybe_apply_chat_template
+
+    from rlr.config.load import load_config
+    from rlr.data.prepared import load_split_dataset
+    from rlr.train.sft_data import sft_dataset
+
+    write_jsonl(tmp_path / "deepmath.jsonl", deepmath_rows(6, system=True))
+    pq.write_table(pa.Table.from_pylist(deepmath_rows(4, system=False, start=20)), tmp_path / "deepmath.parquet")
+    spec = {"question": "prompt", "answer": "solution"}
+    preset = make_preset(model=micro_model, template={"system": "r1_think", "answer_format": "boxed"},
+                         data={"train": [{"source": str(tmp_path / "deepmath.jsonl"), **spec},
+                                         {"source": str(tmp_path / "deepmath.parquet"), **spec}],
+                               "dedup": "none"})
+    summary = prepare(cli, preset)
+    assert summary["train_rows"] == 10 and summary["dropped"]["train"] == {"duplicate": 0, "contaminated": 0}
+    rows = read_jsonl(data_dir(tmp_path) / "train.jsonl")
+    by_question = {json.loads(r["meta"])["question"]: r for r in rows}
+    own_system = by_question["What is 1 divided by 2?"]  # from the jsonl: its system turn is kept, not replaced
+    assert own_system["prompt"] == [
+        {"role": "system", "content": "Answer like a careful mathematician."},
+        {"role": "user", "content": f"What is 1 divided by 2?\n{ANSWER_FORMATS['boxed']}"}]
+    assert own_system["answer"] == "\\frac{1}{2}"
+    no_system = [r for r in rows if len(r["prompt"]) == 2 and r["prompt"][0]["content"] == SYSTEM_PROMPTS["r1_think"]]
+    assert len(no_system) == 4  # the parquet rows get the template's system prompt
+    assert not any("'role'" in m["content"] for r in rows for m in r["prompt"])
+
+    # With template system/answer_format none the conversation is kept verbatim; chat: false flattens it.
+    jsonl = {"source": str(tmp_path / "deepmath.jsonl"), **spec}
+    verbatim = make_preset(name="verbatim", model=micro_model, data={"train": jsonl})
+    prepare(cli, verbatim)
+    key = lambda rows: sorted(json.dumps(r["prompt"], sort_keys=True) for r in rows)  # noqa: E731
+    assert key(read_jsonl(data_dir(tmp_path, "verbatim") / "train.jsonl")) == key(deepmath_rows(6, system=True))
+    flat = make_preset(name="flat", template={"system": "none", "answer_format": "none", "chat": False},
+                       data={"train": jsonl})
+    prepare(cli, flat)
+    prompts = {r["prompt"] for r in read_jsonl(data_dir(tmp_path, "flat") / "train.jsonl")}
+    assert "Answer like a careful mathematician.\nUser: What is 1 divided by 2?\nAssistant:" in prompts
+
+    # What the trainers see: SFT's prompt/completion pairs and GRPO's prompt, through the chat template.
+    cfg = load_config(preset, []).cfg
+    tokenizer = AutoTokenizer.from_pretrained(micro_model)
+    rendered = [maybe_apply_chat_template({"prompt": r["prompt"]}, tokenizer)["prompt"]
+                for r in load_split_dataset(cfg, "train")]
+    assert sum("Answer like a careful mathematician." in text for text in rendered) == 6
+    assert all(text.count("<|im_start|>user\nWhat is ") == 1 and "[{" not in text for text in rendered)
+    pairs = sft_dataset(load_split_dataset(cfg, "train").map(lambda r: {"solution": r["answer"]}), cfg)
+    assert pairs[0]["prompt"][-1]["role"] == "user" and pairs[0]["completion"][0]["role"] == "assistant"
+    assert "<|im_start|>system\n" in maybe_apply_chat_template(pairs[0], tokenizer)["prompt"]
+
+
+def test_conversational_prompts_through_the_hub_loader(cli, make_preset, tmp_path):
+    """The same messages through datasets.load_dataset (`hf:json`, offline), as `hf:trl-lib/DeepMath-103K` loads."""
+    source = write_jsonl(tmp_path / "deepmath.jsonl", deepmath_rows(5, system=True))
+    preset = make_preset(template={"system": "r1_think", "answer_format": "boxed"},
+                         data={"train": {"source": "hf:json", "split": "train", "question": "prompt",
+                                         "answer": "solution",
+                                         "args": {"data_files": str(source), "cache_dir": str(tmp_path / "hf")}}})
+    assert prepare(cli, preset)["train_rows"] == 5
+    for row in read_jsonl(data_dir(tmp_path) / "train.jsonl"):
+        system, user = row["prompt"]
+        assert system == {"role": "system", "content": "Answer like a careful mathematician."}
+        assert user["role"] == "user" and user["content"].startswith("What is ") and "\\boxed{}" in user["content"]

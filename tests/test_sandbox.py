@@ -242,3 +242,37 @@ def test_file_size_limit() -> None:
     code = "open('big.bin', 'wb').write(b'x' * (8 * 2**20))"
     result = run_code(code, max_file_mb=1)
     assert not result.ok
+
+
+HANGS_ON_2 = "def f(x):\n    if x == 2:\n        while True:\n            pass\n    return x + 1\n"
+FOUR_TESTS = ["assert f(1) == 2", "assert f(2) == 3", "assert f(3) == 4", "assert f(4) == 5"]
+
+
+def test_per_test_timeout_fails_the_hung_case_alone() -> None:
+    """`test_timeout_s` limits each test: the case that hangs fails and the three others still count; without it
+    the hang uses up the whole run's timeout and every test after it fails too."""
+    from rlr.sandbox.judge import run_judged
+
+    fenced = [f"```python\n{HANGS_ON_2}```"]
+    start = time.monotonic()
+    assert CodeTests(timeout_s=4, test_timeout_s=0.5)(fenced, tests=[FOUR_TESTS]) == [0.75]
+    assert time.monotonic() - start < 4  # well inside the whole run's limit
+    assert CodeTests(timeout_s=2)(fenced, tests=[FOUR_TESTS]) == [0.25]
+    result = run_judged(HANGS_ON_2, FOUR_TESTS, test_timeout_s=0.5, timeout_s=4)
+    assert result.passed == [True, False, True, True] and "time limit (0.5s)" in result.errors[1]
+    # the limit is per test, not per call: many quick calls that add up past it fail that test
+    slow = "import time\ndef f(x):\n    time.sleep(0.2)\n    return x + 1\n"
+    result = run_judged(slow, ["assert [f(i) for i in range(5)] == [1, 2, 3, 4, 5]", "assert f(1) == 2"],
+                        test_timeout_s=0.5, timeout_s=5)
+    assert result.passed == [False, True]
+
+
+def test_per_test_timeout_cannot_be_switched_off_by_the_code() -> None:
+    """Code that ignores SIGALRM to dodge its side of the limit gains nothing: the judge's own alarm stops the
+    test, and the code, whose replies are now out of step, fails every test after it."""
+    dodge = ("import signal\n"
+             "def f(x):\n    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+             "    while x == 2:\n        pass\n    return x + 1\n")
+    start = time.monotonic()
+    assert CodeTests(timeout_s=5, test_timeout_s=0.5)([f"```python\n{dodge}```"], tests=[FOUR_TESTS]) == [0.25]
+    assert time.monotonic() - start < 4

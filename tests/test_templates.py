@@ -14,7 +14,7 @@ def test_named_prompts_exist():
     assert SYSTEM_PROMPTS["r1_zero"].startswith("A conversation between User and Assistant.")
     assert "<think>" in SYSTEM_PROMPTS["r1_think"] and SYSTEM_PROMPTS["none"] is None
     assert ANSWER_FORMATS["boxed"] == "Put your final answer within \\boxed{}."
-    assert set(ANSWER_FORMATS) == {"boxed", "after_think", "answer_tag", "none"}
+    assert set(ANSWER_FORMATS) == {"boxed", "after_think", "answer_tag", "code", "none"}
 
 
 def test_chat_prompt_has_system_and_instruction():
@@ -70,3 +70,11 @@ def test_real_tokenizer_without_think(micro_model):
     from transformers import AutoTokenizer
 
     assert chat_template_inserts_think(AutoTokenizer.from_pretrained(micro_model)) is False
+
+
+def test_the_code_answer_format_asks_for_a_python_block_and_evaluate_measures_it():
+    from rlr.rewards.format import follows_answer_format
+
+    template = TemplateSection(system="plain", answer_format="code")
+    assert render_prompt("Write add(a, b).", template)[-1]["content"].endswith("in a ```python block.")
+    assert follows_answer_format(["```python\nx = 1\n```", "x = 1"], ["", ""], "code") == [1.0, 0.0]

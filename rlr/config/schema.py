@@ -68,7 +68,7 @@ class LoraSection:
 @dataclass
 class TemplateSection:
     system: str | None = doc("Named system prompt (r1_think, r1_zero, plain, none) or a literal one.", "r1_think")
-    answer_format: Literal["boxed", "after_think", "answer_tag", "none"] = doc(
+    answer_format: Literal["boxed", "after_think", "answer_tag", "code", "none"] = doc(
         "Instruction appended to each question saying where the final answer goes.", "boxed"
     )
     chat: bool = doc("true: prompts are chat messages (uses the tokenizer's chat template); false: plain text.", True)
@@ -80,9 +80,14 @@ class SourceSpec:
                       "or gym:<reasoning-gym env>.", "")
     config: str | None = doc("Dataset config name (hub datasets), e.g. 'main' for openai/gsm8k.")
     split: str = doc("Dataset split to read.", "train")
-    question: str = doc("Column holding the question text.", "question")
+    question: str = doc("Column holding the question text, or a conversational prompt (a list of {role, content} "
+                        "messages, TRL's format).", "question")
     answer: str = doc("Column holding the ground-truth answer.", "answer")
     solution: str | None = doc("Column holding a worked solution (SFT target); default: none.")
+    tests: str | None = doc("Column holding test statements (a list of `assert ...` strings, or a JSON list) for "
+                            "code_tests; kept in meta.tests, and the task defaults to `code`. Default: none.")
+    show_tests: int = doc("Append the first N tests to the question (`Your code should pass these tests:`), as MBPP "
+                          "prompts do: its text does not name the function. The reward still runs them all.", 0)
     answer_format: Literal["auto", "gsm8k", "boxed", "plain"] = doc(
         "How to pull the final answer out of the answer column: gsm8k '#### 42', boxed '\\boxed{42}', plain.", "auto"
     )

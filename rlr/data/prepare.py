@@ -130,7 +130,7 @@ def build_splits(loaded: LoadedConfig) -> Prepared:
                  "data or set data.decontaminate.enabled=false")
 
     for row in pool + eval_rows:
-        row["prompt"] = render_prompt(row["question"], cfg.template)
+        row["prompt"] = render_prompt(row["question"], cfg.template, row.get("messages"))
 
     needs_tokenizer = data.max_prompt_tokens is not None or data.difficulty.enabled
     tokenizer = filters.load_local_tokenizer(cfg, required=needs_tokenizer)

@@ -214,13 +214,15 @@ MAX_FIELD_CHARS = 1_000_000
 
 def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, where: str, key: str) -> SourceRows:
     """Column mapping + answer extraction for files and hub data (the one path both take)."""
-    for role in ("question", "answer", "solution"):
+    for role in ("question", "answer", "solution", "tests"):
         column = getattr(spec, role)
         if column is not None and column not in columns:
             raise UserError(f"{key}.{role}: column '{column}' not found in {where} (columns: {', '.join(columns)}); "
                             f"set {key}.{role} to the column holding the {role}")
-    task = spec.task or "math"
-    used = {spec.question, spec.answer, spec.solution}
+    if spec.show_tests < 0 or (spec.show_tests and spec.tests is None):
+        raise UserError(f"{key}.show_tests: {spec.show_tests} needs {key}.tests (the tests column) and a count >= 0")
+    task = spec.task or ("code" if spec.tests else "math")
+    used = {spec.question, spec.answer, spec.solution, spec.tests}
     out = SourceRows(name=spec.source, rows=[])
     answer_format = spec.answer_format
     if answer_format == "auto":
@@ -232,13 +234,16 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         if record is _INVALID or not isinstance(record, dict):
             out.dropped["invalid_json"] += 1
             continue
+        messages = chat_messages(record.get(spec.question))  # TRL's conversational `prompt`: kept as messages
         nested = [role for role in ("question", "answer") if isinstance(record.get(getattr(spec, role)),
                                                                        (list, dict))]
+        if messages is not None:
+            nested.remove("question")
         if nested:
             structured.setdefault(nested[0], record.get(getattr(spec, nested[0])))
             out.dropped[f"{nested[0]}_not_text"] += 1  # an answer [1, 2] was stored as the string '[1, 2]'
             continue
-        question = _text(record.get(spec.question))
+        question = _text(record.get(spec.question)) if messages is None else messages[-1]["content"].strip()
         if not question:
             out.dropped["empty_question"] += 1
             continue
@@ -257,13 +262,27 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         if spec.solution is not None:
             solution = _text(record.get(spec.solution)) or None
         meta: dict[str, Any] = {"source": spec.source, "index": i}
+        if spec.tests is not None:
+            tests = _test_list(record.get(spec.tests))
+            if not tests:
+                out.dropped["no_tests"] += 1
+                continue
+            meta["tests"] = tests  # what code_tests runs; the judge holds them, the code never sees them
+            if spec.show_tests:
+                shown = "\n".join(tests[: spec.show_tests])
+                question = f"{question}\nYour code should pass these tests:\n{shown}"
         extras = {k: v for k, v in record.items() if k not in used and _short_scalar(v)}
         if extras:
             meta["fields"] = extras  # e.g. MATH's level/type: lets evaluate and reports slice by them
-        out.rows.append({"question": question, "answer": answer, "solution": solution, "task": task, "meta": meta})
+        row = {"question": question, "answer": answer, "solution": solution, "task": task, "meta": meta}
+        if messages is not None:
+            row["messages"] = messages
+        out.rows.append(row)
     for role, example in structured.items():
         column = getattr(spec, role)
         kind = "lists" if isinstance(example, list) else "nested records"
+        if role == "question" and isinstance(example, list):
+            kind += " that are not chat messages ({role, content} with roles system/user/assistant, last one user)"
         text = repr(example) if len(repr(example)) <= 60 else repr(example)[:57] + "..."
         message = (f"{key}.{role}: column '{column}' of {where} holds {kind} (e.g. {text}), not text: "
                    f"{out.dropped[f'{role}_not_text']} of {len(records)} rows dropped")
@@ -281,6 +300,38 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         out.warnings.append(f"{key}: {out.dropped['invalid_json']} of {len(records)} lines of {where} are not valid "
                             "JSON objects (a truncated last line?) and were dropped")
     return out
+
+
+_ROLES = ("system", "user", "assistant")
+
+
+def chat_messages(value: Any) -> list[dict[str, str]] | None:
+    """A conversational prompt (TRL's format: a list of `{role, content}`, ending in a user turn) as plain
+    messages; None for anything else. Only role and content are kept: extra keys of some rows would give the
+    prepared split a ragged schema."""
+    if not isinstance(value, list) or not value:
+        return None
+    messages = []
+    for message in value:
+        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+            return None
+        if not isinstance(message.get("content"), str):
+            return None
+        messages.append({"role": message["role"], "content": message["content"]})
+    return messages if messages[-1]["role"] == "user" and messages[-1]["content"].strip() else None
+
+
+def _test_list(value: Any) -> list[str]:
+    """Test statements from a list column, a JSON list in a string, or one string of statements."""
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        value = parsed if isinstance(parsed, list) else [value]
+    if not isinstance(value, list):
+        return []
+    return [str(t) for t in value if str(t).strip()]
 
 
 def _short_scalar(value: Any) -> bool:

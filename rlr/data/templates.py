@@ -38,6 +38,7 @@ ANSWER_FORMATS: dict[str, str | None] = {
     "boxed": "Put your final answer within \\boxed{}.",
     "after_think": "Give only the final answer after </think>.",
     "answer_tag": "Give the final answer inside <answer> </answer> tags.",
+    "code": "Answer with your code in a ```python block.",
     "none": None,
 }
 
@@ -67,12 +68,16 @@ def user_content(question: str, template: TemplateSection) -> str:
     return f"{question}\n{instruction}" if instruction else question
 
 
-def render_prompt(question: str, template: TemplateSection) -> list[dict[str, str]] | str:
+def render_prompt(question: str, template: TemplateSection,
+                  messages: list[dict[str, str]] | None = None) -> list[dict[str, str]] | str:
     """Chat messages (`template.chat`: the tokenizer's chat template renders them later) or a plain string.
 
     The plain-text form follows the R1-Zero paper's layout ("...system... User: q Assistant:") so a base model
-    without a chat template sees the same protocol.
+    without a chat template sees the same protocol. `messages`: the row's own conversation (a conversational
+    `prompt` column), used instead of `question`; see `render_messages`.
     """
+    if messages:
+        return render_messages(messages, template)
     system = system_prompt(template)
     content = user_content(question, template)
     if template.chat:
@@ -81,6 +86,24 @@ def render_prompt(question: str, template: TemplateSection) -> list[dict[str, st
     if system is None:
         return content
     return f"{system}\nUser: {content}\nAssistant:"
+
+
+def render_messages(messages: list[dict[str, str]], template: TemplateSection) -> list[dict[str, str]] | str:
+    """A conversational prompt: its own turns (system, few-shot user/assistant) kept in order; the template adds
+    its system prompt only where the data has none, and the answer-format instruction to the last user turn, so
+    the answer lands where the reward reads it (`template: {system: none, answer_format: none}` keeps the
+    conversation verbatim)."""
+    turns = [dict(m) for m in messages]
+    system = system_prompt(template)
+    if system and not any(m["role"] == "system" for m in turns):
+        turns.insert(0, {"role": "system", "content": system})
+    turns[-1] = {"role": "user", "content": user_content(turns[-1]["content"], template)}
+    if template.chat:
+        return turns
+    if len(turns) == 1:
+        return turns[0]["content"]
+    speaker = {"user": "User: ", "assistant": "Assistant: ", "system": ""}
+    return "\n".join(speaker[m["role"]] + m["content"] for m in turns) + "\nAssistant:"
 
 
 def chat_template_inserts_think(tokenizer: Any) -> bool:

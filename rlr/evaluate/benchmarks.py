@@ -135,7 +135,7 @@ def _load_source_rows(bench: Benchmark, loaded: Any) -> list[dict[str, Any]]:
     for row in raw:
         row = dict(row)
         if "prompt" not in row:
-            row["prompt"] = render_prompt(row["question"], cfg.template)
+            row["prompt"] = render_prompt(row["question"], cfg.template, row.pop("messages", None))
         row.setdefault("task", spec.task or "math")
         row.setdefault("meta", None)
         rows.append(row)

@@ -61,19 +61,68 @@ def _match(records: list[dict[str, Any]], benchmarks: list[Any], path: Path) -> 
 
 
 def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: Path) -> dict[str, Any]:
+    from rlr.config.coerce import to_dict
     from rlr.console import stderr
     from rlr.evaluate.benchmarks import sanitize
-    from rlr.evaluate.generate import Completion, GenerationResult
-    from rlr.evaluate.metrics import summarize
-    from rlr.evaluate.stage import score_generation
-    from rlr.files import atomic_write_json, atomic_write_text
+    from rlr.evaluate.compare import write_comparison
+    from rlr.files import atomic_write_json
     from rlr.paths import run_root
+    from rlr.runs import StageRun, now_iso
 
     cfg = loaded.cfg
     records = read_completions(path)
-    matched = _match(records, benchmarks, path)
+    matched = _match(records, benchmarks, path)  # bad input is refused before anything is written
     label = "completions-" + sanitize(path.stem)
-    out_dir = run_root(cfg) / "eval" / label
+    stage = StageRun(run_root(cfg), f"eval/{label}")
+    inputs = completions_inputs(path, records, benchmarks, cfg)
+    if stage.is_complete() and not opts.overwrite and stage.manifest().get("inputs") == inputs:
+        stderr.print(f"{stage.path}: complete for the same file (sha256) and verifier, reusing its results "
+                     "(--overwrite rescores)")
+        return _summary(stage.path, path, json.loads((stage.path / "results.json").read_text())["benchmarks"])
+    # rescoring is cheap and has nothing to resume: an unfinished stage is redone; a complete one of another file
+    # or verifier needs --overwrite, as every stage does
+    stage.start(config=to_dict(cfg), overwrite=opts.overwrite or not stage.is_complete(), resume=False,
+                inputs=inputs)
+    with stage:
+        result = _score(cfg, benchmarks, matched, label, path, stage)
+        result["evaluated_at"] = now_iso()
+        result["identity"] = inputs
+        atomic_write_json(stage.path / "results.json", result)
+        stage.finish("complete", outputs={"results": "results.json", "samples": "samples.jsonl"})
+    write_comparison(stage.path.parent)
+    return _summary(stage.path, path, result["benchmarks"])
+
+
+def completions_inputs(path: Path, records: list[dict[str, Any]], benchmarks: list[Any], cfg: Any) -> dict[str, Any]:
+    """What the scores depend on, for the manifest (and reuse): the file by content, and the verifier."""
+    from rlr.files import file_sha256
+    from rlr.rewards.accuracy import TaskScore
+    from rlr.rewards.math_extract import DEFINITION
+
+    with open(path, "rb") as f:
+        lines = sum(1 for _ in f)
+    verifier = {"definition": DEFINITION, **TaskScore.from_reward_specs(cfg.rewards).settings.as_dict(),
+                "answer_format": cfg.template.answer_format}
+    inputs = {"completions": {"path": str(path.resolve()), "sha256": file_sha256(path), "lines": lines,
+                              "records": len(records)},
+              "benchmarks": [b.describe() for b in benchmarks], "verifier": verifier, "k": list(cfg.eval.k)}
+    return json.loads(json.dumps(inputs, default=str))  # as the manifest stores it, so the reuse test compares alike
+
+
+def _summary(out_dir: Path, path: Path, per_bench: dict[str, Any]) -> dict[str, Any]:
+    return {"eval_dir": str(out_dir), "completions_file": str(path), "benchmarks": list(per_bench),
+            "metrics": {name: {k: v for k, v in m.items() if k.startswith("pass@") and not k.endswith("_ci")}
+                        for name, m in per_bench.items()}}
+
+
+def _score(cfg: Any, benchmarks: list[Any], matched: dict[str, dict[int, list[str]]], label: str, path: Path,
+           stage: Any) -> dict[str, Any]:
+    from rlr.console import stderr
+    from rlr.evaluate.generate import Completion, GenerationResult
+    from rlr.evaluate.metrics import summarize
+    from rlr.evaluate.stage import score_generation
+    from rlr.files import atomic_write_text
+
     per_bench: dict[str, Any] = {}
     samples: list[dict[str, Any]] = []
     for bench in benchmarks:
@@ -97,10 +146,8 @@ def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: 
         samples += bench_records
         stderr.print(f"{bench.name}: {len(chosen)} problems, " +
                      ", ".join(f"pass@{k}={per_bench[bench.name][f'pass@{k}']:.3f}" for k in ks))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = {"label": label, "completions_file": str(path), "benchmarks": per_bench}
-    atomic_write_text(out_dir / "samples.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in samples))
-    atomic_write_json(out_dir / "results.json", result)
-    return {"eval_dir": str(out_dir), "completions_file": str(path), "benchmarks": list(per_bench),
-            "metrics": {name: {k: v for k, v in m.items() if k.startswith("pass@") and not k.endswith("_ci")}
-                        for name, m in per_bench.items()}}
+        stage.log_metrics({"benchmark": bench.name, **{k: v for k, v in per_bench[bench.name].items()
+                                                       if not isinstance(v, (dict, list))}})
+    atomic_write_text(stage.path / "samples.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in samples))
+    return {"label": label, "model": {"completions_file": str(path)}, "completions_file": str(path),
+            "benchmarks": per_bench}

@@ -59,9 +59,15 @@ class CodeTests(Reward):
     name = "code_tests"
     measures_correctness = True
 
-    def __init__(self, timeout_s: float = 5.0, memory_mb: int = 512, workers: int = 2) -> None:
+    def __init__(self, timeout_s: float = 5.0, memory_mb: int = 512, workers: int = 2,
+                 test_timeout_s: float | None = None) -> None:
         super().__init__()
+        if test_timeout_s is not None and not 0 < test_timeout_s:
+            raise ValueError("test_timeout_s must be > 0 (seconds per test), or null for no per-test limit")
         self.timeout_s, self.memory_mb, self.workers = timeout_s, memory_mb, workers
+        # each test case's own limit: one slow or hung case fails alone instead of using up timeout_s, the
+        # limit of the whole run, and taking the tests after it down too
+        self.test_timeout_s = test_timeout_s
 
     def __call__(self, completions: list[Any], **kwargs: Any) -> list[float | None]:
         texts = completion_texts(completions)
@@ -76,7 +82,7 @@ class CodeTests(Reward):
             if tests is None or code is None:
                 continue
             indices.append(i)
-            jobs.append(JudgedJob(program=code, tests=tests))
+            jobs.append(JudgedJob(program=code, tests=tests, test_timeout_s=self.test_timeout_s))
         try:
             results = run_judged_many(jobs, workers=self.workers, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
         except Exception:  # noqa: BLE001 - a reward that breaks scores 0; it must never stop training

@@ -146,6 +146,11 @@ def score_correctness_detailed(
         scored = default_pool().score([(completions[i], str(answers[i])) for i in math_idx], timeout_s, settings)
         for i, result in zip(math_idx, scored, strict=True):
             results[i] = result
+    tests_idx = [i for i in range(n) if tasks[i] == "code"]
+    if tests_idx:
+        for i, result in zip(tests_idx, _code_tests([completions[i] for i in tests_idx],
+                                                    [metas[i] for i in tests_idx]), strict=True):
+            results[i] = result
     code_idx = [i for i in range(n) if tasks[i] == "humaneval"]
     if code_idx:
         for i, result in zip(code_idx, _humaneval([completions[i] for i in code_idx],
@@ -153,7 +158,7 @@ def score_correctness_detailed(
             results[i] = result
     for i in range(n):
         task = tasks[i] or "math"
-        if task == "humaneval":
+        if task in ("humaneval", "code"):
             continue
         if task == "exact":
             results[i] = _exact(completions[i], str(answers[i]))
@@ -174,6 +179,15 @@ def unparseable_gold(answers: Sequence[str | None], timeout_s: float | None = No
     pairs = [("", "" if a is None else str(a)) for a in answers]
     results = default_pool().score(pairs, timeout_s) if pairs else []
     return [i for i, (_, status) in enumerate(results) if status in ("gold_unparseable", "timeout", "error")]
+
+
+def _code_tests(completions: Sequence[str], metas: Sequence[str | dict | None]) -> list[tuple[float, str]]:
+    """`code` rows (tests in meta, from a source's `tests:` column): `code_tests`'s verdict, judged in the sandbox.
+    A row without tests has nothing to check its answer against: "gold_unparseable", as an unreadable answer."""
+    from rlr.rewards.code import CodeTests
+
+    scores = CodeTests()(list(completions), meta=list(metas))
+    return [(0.0, "gold_unparseable") if s is None else (float(s), "ok") for s in scores]
 
 
 def _humaneval(completions: Sequence[str], metas: Sequence[str | dict | None]) -> list[tuple[float, str]]:

@@ -115,3 +115,42 @@ def run_reward_doctor(
     if not as_json:
         report.render()
     return {**report.to_dict(), "chat_template_inserts_think": inserts_think}
+
+
+def run_gold_check(loaded: Any, prompts: int | None = None, max_error_rate: float = 0.02,
+                   as_json: bool = False) -> dict[str, Any]:
+    """`--gold`: every correctness reward on each row's own reference (must pay 1) and another row's (must pay 0).
+
+    Rows are the first `prompts` rows of the prepared train split (all when None). Raises GateFailed past
+    `max_error_rate`, with the summary for --json.
+    """
+    from rlr.data.prepared import load_split
+    from rlr.data.templates import system_prompt
+    from rlr.errors import GateFailed
+    from rlr.rewards.accuracy import TaskScore
+    from rlr.rewards.base import measures_correctness
+    from rlr.rewards.gold_check import check_gold
+
+    cfg = loaded.cfg
+    if not 0 <= max_error_rate < 1:
+        raise UserError(f"--max-error-rate {max_error_rate}: give a fraction in [0, 1), e.g. 0.02")
+    if prompts is not None and prompts < 1:
+        raise UserError("--prompts must be at least 1")
+    funcs, _ = build_reward_functions(cfg.rewards or [], loaded.base_dir)
+    funcs = [f for f in funcs if measures_correctness(f)]
+    notes = []
+    if not funcs:  # format/length rewards only: audit the verifier evaluate uses, which is what accuracy means
+        funcs = [TaskScore.from_reward_specs(cfg.rewards)]
+        funcs[0].__name__ = "accuracy"
+        notes.append("the preset has no correctness reward; checked the verifier `rlr evaluate` uses (accuracy)")
+    rows = load_split(cfg, "train")
+    rows = rows[:prompts] if prompts is not None else rows
+    thinks = "<think>" in (system_prompt(cfg.template) or "") or cfg.template.answer_format == "after_think"
+    report = check_gold(rows, funcs, [f.__name__ for f in funcs], cfg.template.answer_format, thinks, max_error_rate)
+    report.notes = notes + report.notes
+    if not as_json:
+        report.render()
+    summary = report.to_dict()
+    if not report.ok:
+        raise GateFailed("reward check --gold: " + "; ".join(report.failures), summary)
+    return summary

@@ -106,7 +106,8 @@ def _answer_tag_ok(text: str) -> bool:
 def follows_answer_format(texts: list[str], prompts: list[Any], template_format: str | None) -> list[float]:
     """1.0 where a completion has the shape `template.answer_format` asked for (`rlr evaluate`'s
     `format_compliance`): `boxed` a closed, non-empty `\\boxed{}` in the answer part; `answer_tag` a non-empty
-    `<answer>...</answer>` there; `after_think` and `none` one `<think>...</think>` then an answer.
+    `<answer>...</answer>` there; `code` a fenced code block; `after_think` and `none` one `<think>...</think>`
+    then an answer.
 
     >>> follows_answer_format([r"\\boxed{3}", "<answer>3</answer>", "<think>x</think> 3"], [""] * 3, "answer_tag")
     [0.0, 1.0, 0.0]
@@ -115,4 +116,8 @@ def follows_answer_format(texts: list[str], prompts: list[Any], template_format:
         return answer_format(texts)
     if template_format == "answer_tag":
         return [1.0 if _answer_tag_ok(text) else 0.0 for text in texts]
+    if template_format == "code":
+        from rlr.rewards.code import extract_code
+
+        return [0.0 if extract_code(text) is None else 1.0 for text in texts]
     return ThinkFormat()(texts, prompts=prompts)

@@ -47,9 +47,16 @@ _SERVER = r"""
 def __rlr_serve(req_fd, rep_fd, space, wire_source):
     # Answers the judge. Runs after the program, in its globals; it decides nothing, so tampering with it
     # (the program may) can only make it answer wrongly, which fails the tests.
+    import signal
+
     wire = {}
     exec(wire_source, wire)
     handles = []
+
+    def expire(signum, frame):
+        raise TimeoutError("the test ran past its time limit")
+
+    signal.signal(signal.SIGALRM, expire)
 
     def register(obj):
         handles.append(obj)
@@ -64,6 +71,8 @@ def __rlr_serve(req_fd, rep_fd, space, wire_source):
         except Exception:
             return
         try:
+            if type(msg.get("t")) is float:  # what is left of the test's time limit: a hung call fails that test
+                signal.setitimer(signal.ITIMER_REAL, msg["t"])
             op = msg["op"]
             if op == "hello":  # the program ran to its end: the tests may begin
                 value = None
@@ -87,8 +96,10 @@ def __rlr_serve(req_fd, rep_fd, space, wire_source):
                     value = len(target)
                 else:
                     raise ValueError("unknown request %%r" %% op)
+            signal.setitimer(signal.ITIMER_REAL, 0)
             reply = {"ok": wire["encode"](value, register)}
         except BaseException as exc:
+            signal.setitimer(signal.ITIMER_REAL, 0)
             try:
                 text = str(exc)[:500]
             except BaseException:
@@ -101,13 +112,28 @@ __rlr_serve(%(req)d, %(rep)d, globals(), %(wire)r)
 """
 
 _JUDGE = r"""
-import ast, builtins, json, os, sys
+import ast, builtins, json, os, signal, sys, time
 
 _WIRE = {}
 exec(%(wire)r, _WIRE)
 _SPEC = json.loads(%(spec)r)
 _REQ, _REP, _VERDICT = %(req)d, %(rep)d, %(verdict)d
+_LIMIT = _SPEC["test_timeout"]  # seconds per test, or None
+_GRACE = 0.5  # the candidate stops a hung call itself at the limit; the judge's own alarm is the backstop
 _gone = []
+_deadline = []
+
+
+class _TestTimeout(BaseException):
+    pass
+
+
+def _expire(signum, frame):
+    raise _TestTimeout()
+
+
+if _LIMIT:
+    signal.signal(signal.SIGALRM, _expire)
 
 
 class RemoteError(Exception):
@@ -123,6 +149,8 @@ def _register(value):
 def _ask(message):
     if _gone:
         raise RemoteError("the code under test is gone")
+    if _deadline:
+        message["t"] = max(0.001, _deadline[0] - time.monotonic())
     try:
         _WIRE["send"](_REQ, message)
         reply = _WIRE["recv"](_REP)
@@ -236,12 +264,25 @@ def _main():
             continue
         try:
             tree = ast.parse(test, "<test %%d>" %% index)
+            if _LIMIT:
+                _deadline[:] = [time.monotonic() + _LIMIT]
+                signal.setitimer(signal.ITIMER_REAL, _LIMIT + _GRACE)
             _resolve(tree)
             exec(compile(tree, "<test %%d>" %% index, "exec"), _G)
+            ok, error = True, None
+        except _TestTimeout:
+            # the code did not stop a hung call itself: its replies are out of step now, so it is done
+            _gone.append(True)
+            ok, error = False, "the test ran past its time limit (%%gs) and the code stopped answering" %% _LIMIT
+        except TimeoutError as exc:
+            ok, error = False, "the test ran past its time limit (%%gs): %%s" %% (_LIMIT, _describe(exc))
         except BaseException as exc:
-            _verdict(index, False, _describe(exc))
-        else:
-            _verdict(index, True, None)
+            ok, error = False, _describe(exc)
+        finally:
+            if _LIMIT:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                _deadline[:] = []
+        _verdict(index, ok, error)
     os.close(_REQ)  # the candidate's server sees EOF and the program ends
 
 
@@ -282,8 +323,12 @@ def _parse_verdicts(data: bytes, n: int) -> tuple[list[bool], list[str | None]]:
 
 
 def run_judged(program: str, tests: Sequence[str], *, setup: str = "", remote: Sequence[str] = (),
-               **limits: float) -> JudgedResult:
+               test_timeout_s: float | None = None, **limits: float) -> JudgedResult:
     """Run `program` in one sandbox and `tests` (statements; an exception fails one) against it in another.
+
+    `test_timeout_s` limits each test (the calls it makes into the code included): a test past it fails and the
+    next one starts, so one hung case does not take the rest down with it; `timeout_s` stays the limit of the whole
+    run. A candidate that defeats its side of the limit (ignores SIGALRM) fails every test after that one.
 
     `setup` is trusted code the judge runs first (e.g. a benchmark's helper functions and its `check`);
     `remote` names globals that must come from the program even when `setup` defines them too (a HumanEval
@@ -291,7 +336,10 @@ def run_judged(program: str, tests: Sequence[str], *, setup: str = "", remote: S
     """
     lim = Limits(**limits)  # type: ignore[arg-type]
     tests = [str(t) for t in tests]
-    spec = json.dumps({"setup": setup, "tests": tests, "remote": list(remote)})
+    if test_timeout_s is not None and not test_timeout_s > 0:
+        raise ValueError(f"test_timeout_s must be > 0, got {test_timeout_s}")
+    spec = json.dumps({"setup": setup, "tests": tests, "remote": list(remote),
+                       "test_timeout": None if test_timeout_s is None else float(test_timeout_s)})
     wire = _wire_source()
     fds: list[int] = []
     children = []
@@ -328,6 +376,7 @@ class JudgedJob:
     tests: list[str]
     setup: str = ""
     remote: list[str] = field(default_factory=list)
+    test_timeout_s: float | None = None
 
 
 def run_judged_many(jobs: Sequence[JudgedJob], *, workers: int = 2, **limits: float) -> list[JudgedResult | None]:
@@ -335,7 +384,8 @@ def run_judged_many(jobs: Sequence[JudgedJob], *, workers: int = 2, **limits: fl
 
     def one(job: JudgedJob) -> JudgedResult | None:
         try:
-            return run_judged(job.program, job.tests, setup=job.setup, remote=job.remote, **limits)
+            return run_judged(job.program, job.tests, setup=job.setup, remote=job.remote,
+                              test_timeout_s=job.test_timeout_s, **limits)
         except Exception:  # noqa: BLE001 - a broken run scores 0; it must never stop training
             log.exception("sandbox: a judged run failed internally; it scores 0")
             return None
