@@ -120,7 +120,7 @@ def _score(cfg: Any, benchmarks: list[Any], matched: dict[str, dict[int, list[st
     from rlr.console import stderr
     from rlr.evaluate.generate import Completion, GenerationResult
     from rlr.evaluate.metrics import summarize
-    from rlr.evaluate.stage import score_generation
+    from rlr.evaluate.scoring import score_generation
     from rlr.files import atomic_write_text
 
     per_bench: dict[str, Any] = {}

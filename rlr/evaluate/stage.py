@@ -31,7 +31,6 @@ from rlr.evaluate.scoring import (
     build_generator,
     evaluate_benchmark,
     generation_settings,
-    score_generation,  # noqa: F401  (callers on other branches still import it from here)
 )
 from rlr.stage import EvaluateOptions
 
