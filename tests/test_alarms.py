@@ -88,6 +88,10 @@ def test_no_signal_warn_mode_carries_on_and_marks_the_steps(cli, tmp_path, micro
     assert result.stderr.count("alarm no_signal (warn) at step 2") == 1, result.stderr  # once per streak
     marked = [m["step"] for m in _metrics(tmp_path, "nosigwarn") if m.get("alarm") == "no_signal"]
     assert marked == [2, 3]
+    from rlr.report.stage import _run_section, load_run  # the markdown of `rlr report`, without drawing the plots
+
+    section = "\n".join(_run_section(load_run(tmp_path / "runs/nosigwarn")))
+    assert "rl alarms fired (2 steps): step 2 no_signal, step 3 no_signal" in section
 
 
 def test_clipped_completions_stop(cli, tmp_path, micro_model):
