@@ -75,7 +75,7 @@ def _tokens_of(value: Any) -> int:
 
 
 def stage_plan(loaded: LoadedConfig, stage: str, device: str, dtype: str, lengths: dict[str, int] | None,
-               notes: list[str]) -> StagePlan:
+               notes: list[str], max_positions: int | None = None) -> StagePlan:
     cfg = loaded.cfg
     values = trainer_settings(loaded, stage, device)
     section = cfg.sft if stage == "sft" else cfg.rl
@@ -96,6 +96,9 @@ def stage_plan(loaded: LoadedConfig, stage: str, device: str, dtype: str, length
             notes.append(f"sft: longest prepared row is {lengths['full']} tokens (max_length {max_length})")
         else:
             notes.append(f"sft: sequences assumed at max_length {max_length} (prepare the data to measure them)")
+        if max_positions and seq > max_positions:
+            seq = max_positions
+            notes.append(f"sft: sequences capped at the model's max_position_embeddings {max_positions}")
         return StagePlan(seq=seq, **common)
     if lengths:
         prompt = lengths["prompt"]
@@ -107,6 +110,9 @@ def stage_plan(loaded: LoadedConfig, stage: str, device: str, dtype: str, length
         prompt = ASSUMED_PROMPT_TOKENS
         notes.append(f"rl: prompt length assumed {prompt} tokens (prepare the data or set data.max_prompt_tokens)")
     completion = int(values["max_completion_length"])
+    if max_positions and prompt + completion > max_positions:
+        prompt = max(1, max_positions - completion)
+        notes.append(f"rl: prompt + completion capped at the model's max_position_embeddings {max_positions}")
     steps_per_generation = int(values.get("steps_per_generation") or common["grad_accum"])
     generation_rows = int(values.get("generation_batch_size") or common["rows"] * steps_per_generation)
     vllm = str(values.get("vllm_mode") or "colocate") if values.get("use_vllm") else None

@@ -32,6 +32,7 @@ class ModelShape:
     tied: bool
     qkv_bias: bool
     source: str  # where the sizes were read (a path, "hf cache: <file>" or "preset: estimate.model_config")
+    max_positions: int | None = None  # max_position_embeddings: no sequence is longer
 
     def linears(self) -> dict[str, tuple[int, int]]:
         """(in, out) features of the linear layers of one decoder layer (a Llama/Qwen-style block)."""
@@ -103,4 +104,6 @@ def model_shape(name_or_path: str, base_dir: Path, preset_keys: dict[str, Any], 
         heads=heads, kv_heads=int(data.get("num_key_value_heads") or heads),
         head_dim=int(data.get("head_dim") or hidden // heads), vocab=int(data["vocab_size"]),
         tied=bool(data.get("tie_word_embeddings", False)),
-        qkv_bias=bool(data.get("attention_bias", data.get("model_type") in QKV_BIAS_FAMILIES)), source=source)
+        qkv_bias=bool(data.get("attention_bias", data.get("model_type") in QKV_BIAS_FAMILIES)), source=source,
+        max_positions=data.get("max_position_embeddings") if isinstance(data.get("max_position_embeddings"), int)
+        else None)

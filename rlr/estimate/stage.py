@@ -199,7 +199,7 @@ def run_estimate(loaded: LoadedConfig, memory: str | None = None, device: str = 
         "speed": dataclasses.asdict(speed), "stages": {}, "notes": notes,
     }
     for stage in stages:
-        plan = stage_plan(loaded, stage, target, dtype, lengths, notes)
+        plan = stage_plan(loaded, stage, target, dtype, lengths, notes, shape.max_positions)
         max_steps = trainer_settings(loaded, stage, target).get("max_steps")
         out["stages"][stage] = stage_report(shape, plan, budget, target, speed, max_steps)
     if target == "cuda":
@@ -214,6 +214,6 @@ def run_estimate(loaded: LoadedConfig, memory: str | None = None, device: str = 
 def estimate_section(loaded: LoadedConfig) -> dict[str, Any]:
     """What `rlr validate` shows: the estimate, or the reason there is none (validation does not fail on it)."""
     try:
-        return run_estimate(loaded, measure_data=False)
+        return run_estimate(loaded)
     except UserError as e:
         return {"error": str(e)}
