@@ -92,6 +92,7 @@ class RunAlarms(TrainerCallback):
         self.fired: list[tuple[int, str]] = []
         self._mark: str | None = None  # an alarm on_step_end raised, written into the next log record
         self._hacked: list[str] = []  # the rewards reward_hacking saw rising
+        self._check_weights = True
 
     # --- the signals ---------------------------------------------------------------------------------------
     def _value(self, name: str, logs: dict[str, Any]) -> tuple[bool, Any] | None:
@@ -170,15 +171,20 @@ class RunAlarms(TrainerCallback):
         """Weights that became inf/NaN in this update make the next generate() fail inside torch.multinomial,
         before any NaN loss is logged: catch them here (one fused norm over the trainable parameters)."""
         spec = self.specs.get("nan")
-        if spec is None or not spec.enabled or self.tripped is not None or model is None:
+        if spec is None or not spec.enabled or self.tripped is not None or model is None or not self._check_weights:
             return
         import torch
 
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             return
-        norms = torch._foreach_norm([p.detach() for p in params])
-        if bool(torch.isfinite(torch.stack([n.float() for n in norms])).all()):
+        try:
+            norms = torch._foreach_norm([p.detach() for p in params])
+            finite = bool(torch.isfinite(torch.stack([n.float().to(norms[0].device) for n in norms])).all())
+        except Exception:  # sharded parameters (FSDP DTensors, ZeRO-3) this cannot read: the loss check remains
+            self._check_weights = False
+            return
+        if finite:
             return
         trip = self._trip("nan", state.global_step, [(state.global_step, "non-finite trainable weights")])
         self.fired.append((state.global_step, "nan"))
