@@ -20,6 +20,8 @@ from rlr.estimate.speed import DeviceSpeed, known_speed, measure_speed, step_sec
 GiB = 2**30
 CUDA_CONTEXT_BYTES = 0.75 * GiB  # the CUDA context + cuBLAS workspaces: outside max_memory_allocated
 FRAGMENTATION = 0.10  # the caching allocator's slack over what is allocated
+# glibc's heap keeps freed tensors: peak RSS was 1.2-1.5x the live peak in BENCHMARKS.md's runs
+CPU_FRAGMENTATION = 0.5
 UNITS = {"": GiB, "g": GiB, "gb": GiB, "gib": GiB, "m": 2**20, "mb": 2**20, "mib": 2**20, "t": 2**40, "tb": 2**40,
          "tib": 2**40}
 
@@ -92,7 +94,9 @@ def _speed(loaded: LoadedConfig, device: str, dtype: str, tflops: float | None, 
 
 def _needed(est: MemoryEstimate, device: str) -> float:
     """What must be free on the device: the estimate, plus the CUDA context and the allocator's slack."""
-    return est.peak * (1 + FRAGMENTATION) + CUDA_CONTEXT_BYTES if device == "cuda" else est.peak
+    if device == "cuda":
+        return est.peak * (1 + FRAGMENTATION) + CUDA_CONTEXT_BYTES
+    return est.peak * (1 + CPU_FRAGMENTATION)
 
 
 def knobs(shape: Any, plan: StagePlan, budget: float, device: str) -> list[dict[str, Any]]:
@@ -206,8 +210,8 @@ def run_estimate(loaded: LoadedConfig, memory: str | None = None, device: str = 
         notes.append(f"needed = peak x {1 + FRAGMENTATION:.2f} + {CUDA_CONTEXT_BYTES / GiB:.2f} GiB (CUDA context and "
                      "allocator slack, which torch.cuda.max_memory_allocated does not count)")
     else:
-        notes.append("cpu: the peak is the training's own memory; the Python process with torch/transformers/TRL "
-                     "imported adds ~1 GB")
+        notes.append(f"cpu: needed = peak x {1 + CPU_FRAGMENTATION:.1f} (glibc keeps freed tensors in its heap); the "
+                     "Python process with torch/transformers/TRL, the data and the Trainer adds ~0.5 GB")
     return out
 
 
