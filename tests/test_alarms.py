@@ -139,3 +139,22 @@ def test_nan_stops_without_checkpointing_the_poisoned_model(cli, tmp_path, micro
                               saved=False)
     step = int(message.split(" at step ")[1].split(":")[0])
     assert not (tmp_path / f"runs/nan/rl/checkpoint-{step}").exists()
+
+
+def test_no_alarm_fires_on_the_quickstart_grpo_run():
+    """The default rl.alarms replayed over the logged metrics of a real 300-step quickstart GRPO run (seed 4, the
+    weakest of the six measured: tests/data/quickstart_rl_metrics.jsonl, recorded from rl/metrics.jsonl)."""
+    from types import SimpleNamespace
+
+    from rlr.config.schema import AlarmsSection
+    from rlr.rewards.registry import build_reward
+    from rlr.train.alarms import RunAlarms
+
+    data = Path(__file__).parent / "data/quickstart_rl_metrics.jsonl"
+    alarms = RunAlarms(AlarmsSection(), [build_reward("accuracy", {})], 0.0, Path("unused"), "quickstart")
+    control = SimpleNamespace(should_training_stop=False, should_save=False)
+    for line in data.read_text().splitlines():
+        record = json.loads(line)
+        state = SimpleNamespace(global_step=record["step"], is_world_process_zero=True)
+        alarms.on_log(None, state, control, logs=record)
+    assert record["step"] == 300 and alarms.fired == [] and not control.should_training_stop
