@@ -44,7 +44,8 @@ FIXES = {
     "kl_blowup": "the policy ran away from the reference: lower rl.trainer.learning_rate or raise rl.trainer.beta",
     "reward_hacking": "the policy is learning {names} without answering more correctly: lower their weight "
                       "(rewards[i].weight), make them stricter, and read rl/samples.jsonl",
-    "nan": "lower rl.trainer.learning_rate (and rl.trainer.max_grad_norm); check the rewards for extreme values",
+    "nan": "lower the learning rate (rl.trainer.learning_rate; and rl.trainer.max_grad_norm); check the rewards for "
+           "extreme values",
 }
 CONDITIONS = {"no_signal": f"{LOG_FRAC_REWARD_ZERO_STD} >= {{t}}", "clipped": f"{LOG_CLIPPED_RATIO} >= {{t}}",
               "entropy_collapse": f"{LOG_ENTROPY} < {{t}}", "kl_blowup": f"{LOG_KL} > {{t}}",
