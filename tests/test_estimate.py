@@ -29,6 +29,17 @@ def test_qwen05_sizes_from_the_preset_give_its_known_parameter_count():
     assert abs(shape.params() - 494_032_768) / 494_032_768 < 0.001  # the published count
 
 
+def test_sizes_from_the_local_hf_cache(tmp_path, monkeypatch):
+    snapshot = tmp_path / "hub/models--org--cached-model/snapshots/abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(json.dumps(QWEN05))
+    (tmp_path / "hub/models--org--cached-model/refs").mkdir()
+    (tmp_path / "hub/models--org--cached-model/refs/main").write_text("abc123")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    shape = model_shape("org/cached-model", tmp_path, {})
+    assert shape.hidden == 896 and shape.source.startswith("hf cache: ") and shape.tied
+
+
 def test_parse_memory():
     assert parse_memory("24GB") == parse_memory("24 GiB") == 24 * 2**30
     assert parse_memory("512MB") == 512 * 2**20
@@ -97,8 +108,8 @@ def test_validate_shows_the_estimate_and_never_fails_on_it(cli, tmp_path, tiny_m
 
 @pytest.mark.slow
 def test_tiny_model_estimate_within_25_percent_of_measured_runs(tmp_path):
-    """The ~1M model: peak RSS growth of real `rlr sft` and `rlr train-rl` runs (tests/bench/bench_memory.py; ~2 min,
-    hence slow) against the estimate."""
+    """The ~1M model: peak RSS growth of real `rlr sft` and `rlr train-rl` runs (tests/bench/bench_memory.py: 12 child
+    processes, 2-8 min depending on load, hence slow) against the estimate."""
     sys.path.insert(0, str(REPO / "tests/bench"))
     from bench_memory import measure
 

@@ -7,6 +7,7 @@ call); the preset's `estimate.model_config`, which also overrides single keys of
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,9 @@ def find_config(name_or_path: str, base_dir: Path, revision: str | None = None) 
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return None
-    cached = try_to_load_from_cache(name_or_path, "config.json", revision=revision)
+    # HF_HUB_CACHE read here, not at huggingface_hub's import, so a cache named after import is honoured too
+    cached = try_to_load_from_cache(name_or_path, "config.json", revision=revision,
+                                    cache_dir=os.environ.get("HF_HUB_CACHE"))
     if isinstance(cached, str) and Path(cached).is_file():
         return _read(Path(cached)), f"hf cache: {cached}"
     return None
