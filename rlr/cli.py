@@ -160,7 +160,36 @@ def validate(preset: Preset, overrides: Overrides = None, json_out: Json = False
     from rlr.console import print_validation
 
     loaded = load_experiment(preset, overrides or [], stages=ALL_STAGES)
-    print_validation(loaded, validate_experiment(loaded), json_out)
+    report = validate_experiment(loaded)
+    from rlr.estimate.stage import estimate_section
+
+    report["estimate"] = estimate_section(loaded)  # never fails validation: a missing size becomes a note
+    print_validation(loaded, report, json_out)
+
+
+@app.command()
+def estimate(preset: Preset, overrides: Overrides = None, json_out: Json = False, debug: Debug = False,
+             memory: Annotated[str | None, typer.Option(help="Device memory to fit, e.g. 24GB (GB = GiB); "
+                                                             "default: estimate.memory, the GPU's, the RAM.")] = None,
+             device: Annotated[str, typer.Option(help="auto (this machine; a GPU preset on a CPU machine: cuda), "
+                                                      "cuda or cpu.")] = "auto",
+             tflops: Annotated[float | None, typer.Option(help="Achieved TFLOP/s (default: measured or a table).")]
+             = None,
+             bandwidth_gbs: Annotated[float | None, typer.Option(help="Achieved memory bandwidth, GB/s.")] = None,
+             ) -> None:
+    """Peak memory per stage (weights, optimizer, activations, logits, KV cache ...), time per step, and whether
+    it fits."""
+    from rlr.config.load import load_config
+    from rlr.estimate.stage import run_estimate
+
+    loaded = load_config(preset, overrides or [])
+    summary = run_estimate(loaded, memory=memory, device=device, tflops=tflops, bandwidth_gbs=bandwidth_gbs)
+    if json_out:
+        _print_json(summary)
+        return
+    from rlr.estimate.show import print_estimate
+
+    print_estimate(summary)
 
 
 @app.command()
@@ -200,7 +229,8 @@ def report(run_dirs: Annotated[list[Path], typer.Argument(help="One or more runs
 
 @app.command("tiny-model")
 def tiny_model(out_dir: Annotated[Path, typer.Argument(help="Directory to write the model and tokenizer to.")],
-               size: Annotated[str, typer.Option(help="tiny (~1M params, quickstart) or micro (tests).")] = "tiny",
+               size: Annotated[str, typer.Option(
+                   help="tiny (~1M params, quickstart), micro (tests), 20m or 100m (benchmarks).")] = "tiny",
                seed: int = 0, overwrite: Overwrite = False, debug: Debug = False) -> None:
     """Build the offline tiny model + tokenizer (no hub needed)."""
     from rlr.errors import UserError
@@ -289,7 +319,7 @@ def _maybe_launch(command: str, preset: str, overrides: list[str] | None, num_pr
 
 
 def main() -> None:
-    from rlr.errors import GateFailed, UserError
+    from rlr.errors import GateFailed, RunStopped, UserError
 
     debug = "--debug" in sys.argv
     if "--json" in sys.argv:
@@ -319,6 +349,9 @@ def main() -> None:
         if e.summary is not None and "--json" in sys.argv:
             _print_json(e.summary)
         typer.echo(f"gate failed: {e}", err=True)
+        sys.exit(1)
+    except RunStopped as e:
+        typer.echo(f"stopped: {e}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

@@ -79,6 +79,8 @@ def print_validation(loaded: Any, report: dict[str, Any], as_json: bool) -> None
         "device": report["device"],
         "trl": report["trl"],
     }
+    if "estimate" in report:
+        payload["estimate"] = report["estimate"]
     if as_json:
         print_json(payload)  # the CLI's stdout contract
         return
@@ -100,4 +102,12 @@ def print_validation(loaded: Any, report: dict[str, Any], as_json: bool) -> None
         stderr.print(table)
     d = report["device"]
     stderr.print(f"device: {d['device']} ({d['name']}), dtype {d['dtype']}, bf16={d['bf16']}, use_cpu={d['use_cpu']}")
+    if "estimate" in report:
+        stderr.rule("memory / time estimate (rlr estimate)")
+        if "error" in report["estimate"]:
+            stderr.print(f"no estimate: {report['estimate']['error']}", highlight=False, markup=False)
+        else:
+            from rlr.estimate.show import print_estimate
+
+            print_estimate(report["estimate"])
     stderr.print("[green]config OK[/green]")

@@ -59,3 +59,11 @@ class GateFailed(Exception):
     def __init__(self, message: str, summary: dict | None = None):
         super().__init__(message)
         self.summary = summary
+
+
+class RunStopped(Exception):
+    """A run stopped itself on purpose (an `rl.alarms` entry in stop mode): exit code 1, one message, no traceback.
+
+    The message names what tripped, the values, the checkpoints and what to change."""
+
+    exit_code = 1

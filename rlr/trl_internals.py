@@ -51,6 +51,8 @@ LOG_CLIPPED_RATIO = "completions/clipped_ratio"
 LOG_MEAN_LENGTH = "completions/mean_length"
 LOG_ENTROPY = "entropy"
 LOG_KL = "kl"  # logged only when beta > 0
+LOG_LOSS = "loss"  # transformers Trainer's own keys, which TRL keeps
+LOG_GRAD_NORM = "grad_norm"
 LOG_SFT_TOKENS = "num_tokens"  # SFTTrainer's running token count (restarts at 0 on resume in 1.16)
 
 

@@ -12,7 +12,7 @@ from tests.conftest import REPO
 
 HEAVY = ("torch", "transformers", "trl", "peft", "datasets")
 COMMANDS = ["prepare-data", "sft", "train-rl", "evaluate", "export", "validate", "presets", "tiny-model",
-            "pipeline", "quickstart", "report", "rewards"]
+            "pipeline", "quickstart", "report", "rewards", "estimate"]
 
 
 @pytest.mark.parametrize("args", [["--help"], *[[c, "--help"] for c in COMMANDS]])

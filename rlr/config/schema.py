@@ -177,6 +177,72 @@ class DynamicSamplingSection:
 
 
 @dataclass
+class AlarmSpec:
+    """One alarm: it trips after `patience` consecutive logged steps past `threshold`."""
+
+    enabled: bool = doc("Watch this signal.", True)
+    mode: Literal["warn", "stop"] = doc("warn: print and carry on; stop: save a checkpoint and exit 1.", "stop")
+    threshold: float = doc("The value past which a step counts (see each alarm).", 0.0)
+    patience: int = doc("Consecutive logged steps past the threshold before the alarm trips.", 10)
+
+
+@dataclass
+class NoSignalAlarm(AlarmSpec):
+    threshold: float = doc("frac_reward_zero_std at or above this: (almost) every group's rewards are equal, so "
+                           "the advantages are zero and nothing is learned.", 0.95)
+    patience: int = doc("Consecutive logged steps past the threshold before the alarm trips.", 20)
+
+
+@dataclass
+class ClippedAlarm(AlarmSpec):
+    mode: Literal["warn", "stop"] = doc("warn: print and carry on; stop: save a checkpoint and exit 1.", "warn")
+    threshold: float = doc("completions/clipped_ratio at or above this: completions run to max_completion_length "
+                           "without an EOS.", 0.8)
+    patience: int = doc("Consecutive logged steps past the threshold before the alarm trips.", 20)
+
+
+@dataclass
+class EntropyAlarm(AlarmSpec):
+    threshold: float = doc("Mean token entropy (nats) below this: the policy has become (nearly) deterministic "
+                           "and stops exploring.", 0.01)
+    patience: int = doc("Consecutive logged steps past the threshold before the alarm trips.", 10)
+
+
+@dataclass
+class KLAlarm(AlarmSpec):
+    threshold: float = doc("kl to the reference above this (logged when beta > 0): the policy has run away from "
+                           "the reference.", 1.0)
+    patience: int = doc("Consecutive logged steps past the threshold before the alarm trips.", 5)
+
+
+@dataclass
+class RewardHackingAlarm(AlarmSpec):
+    mode: Literal["warn", "stop"] = doc("warn: print and carry on; stop: save a checkpoint and exit 1.", "warn")
+    threshold: float = doc("Rise of a non-correctness reward's mean (last `patience` steps vs the first "
+                           "`patience`) while the correctness reward rose by less than `flat`.", 0.3)
+    patience: int = doc("Window in logged steps: the first and the latest this many steps are compared.", 25)
+    flat: float = doc("The correctness reward counts as flat when it rose by less than this.", 0.02)
+
+
+@dataclass
+class NanAlarm(AlarmSpec):
+    threshold: float = doc("Unused: any NaN/inf loss or grad_norm counts.", 0.0)
+    patience: int = doc("Consecutive logged steps with a NaN/inf loss or grad_norm.", 1)
+
+
+@dataclass
+class AlarmsSection:
+    no_signal: NoSignalAlarm = doc("No learning signal: rewards equal within every group.", factory=NoSignalAlarm)
+    clipped: ClippedAlarm = doc("Completions at the length cap.", factory=ClippedAlarm)
+    entropy_collapse: EntropyAlarm = doc("Entropy collapse.", factory=EntropyAlarm)
+    kl_blowup: KLAlarm = doc("KL to the reference blowing up (only when beta > 0).", factory=KLAlarm)
+    reward_hacking: RewardHackingAlarm = doc("A non-correctness reward rising while the correctness reward stays "
+                                             "flat.", factory=RewardHackingAlarm)
+    nan: NanAlarm = doc("NaN/inf loss or gradient norm (no checkpoint of a poisoned model is saved; rlr's NaN "
+                        "guard stops the run in either mode).", factory=NanAlarm)
+
+
+@dataclass
 class RLSection:
     algorithm: str = doc("Named bundle of trainer settings (presets/algorithms/<name>.yaml).", "grpo")
     trainer_type: Literal["grpo", "rloo"] = doc("TRL trainer class; set by the algorithm bundle.", "grpo")
@@ -194,6 +260,7 @@ class RLSection:
     overlong_buffer: float | None = doc("DAPO overlong reward shaping: linear penalty over the last N tokens before "
                                         "max_completion_length (a value < 1 is a fraction of it); null: off.")
     sample_log_every: int = doc("Write a table of prompts/completions/rewards to rl/samples.jsonl every N steps.", 10)
+    alarms: AlarmsSection = doc("Watch TRL's metrics for a run going wrong; warn or stop.", factory=AlarmsSection)
     trainer: dict[str, Any] = doc("Any trl.GRPOConfig / RLOOConfig field; overrides the algorithm bundle.",
                                   factory=dict)
 
@@ -243,6 +310,16 @@ class PipelineSection:
 
 
 @dataclass
+class EstimateSection:
+    model_config: dict[str, Any] = doc("config.json keys of a model that is neither local nor cached (hidden_size, "
+                                       "num_hidden_layers, intermediate_size, num_attention_heads, vocab_size, "
+                                       "num_key_value_heads ...); they also override the file's.", factory=dict)
+    memory: str | None = doc("Device memory `rlr estimate` checks against (e.g. 24GB); --memory overrides.")
+    tflops: float | None = doc("Achieved device TFLOP/s for the time estimate; default: measured / a table.")
+    bandwidth_gbs: float | None = doc("Achieved device memory bandwidth in GB/s (prices generation).")
+
+
+@dataclass
 class Config:
     run: RunSection = doc("Run name, output directory and seed.", factory=RunSection)
     model: ModelSection = doc("Base model.", factory=ModelSection)
@@ -255,3 +332,4 @@ class Config:
     eval: EvalSection = doc("Evaluation.", factory=EvalSection)
     export: ExportSection = doc("Export of a standalone model.", factory=ExportSection)
     pipeline: PipelineSection = doc("Checks made by `rlr pipeline` between stages.", factory=PipelineSection)
+    estimate: EstimateSection = doc("Inputs of `rlr estimate` (memory/time before launch).", factory=EstimateSection)

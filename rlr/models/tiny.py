@@ -18,12 +18,17 @@ CHATML_TEMPLATE = (
 )
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
-# name -> Qwen2Config sizes. "tiny" is the quickstart model; "micro" is for fast unit tests.
+# name -> Qwen2Config sizes. "tiny" is the quickstart model; "micro" is for fast unit tests; "20m" and "100m" are
+# for measuring memory and speed at sizes where the weights, not the Python objects, dominate (rlr estimate).
 SIZES = {
     "tiny": dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
                  num_key_value_heads=2),
     "micro": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                   num_key_value_heads=1),
+    "20m": dict(hidden_size=384, intermediate_size=1536, num_hidden_layers=9, num_attention_heads=6,
+                num_key_value_heads=2),
+    "100m": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                 num_key_value_heads=4),
 }
 
 

@@ -235,6 +235,10 @@ def _run_section(run: RunData) -> list[str]:
         summary = _first_last(rl, key)
         if summary:
             lines.append(f"- rl `{key}`: {summary}")
+    fired = [f"step {r['step']} {r['alarm']}" for r in rl if r.get("alarm")]  # written by rlr/train/alarms.py
+    if fired:
+        lines.append(f"- rl alarms fired ({len(fired)} steps): {', '.join(fired[:20])}"
+                     + (" ..." if len(fired) > 20 else ""))
     for key in ("loss", "mean_token_accuracy"):
         summary = _first_last(run.metrics.get("sft", []), key)
         if summary:

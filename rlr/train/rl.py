@@ -179,6 +179,9 @@ def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: li
     trainer.add_callback(AccuracyLog(funcs))
     trainer.add_callback(SampleLog(run.path / "samples.jsonl", recorder, dict(zip(names, weights, strict=True)),
                                    cfg.rl.sample_log_every))
+    from rlr.train.alarms import RunAlarms  # rl.alarms: warn about / stop a run that has stopped learning
+
+    trainer.add_callback(RunAlarms(cfg.rl.alarms, funcs, args.beta, Path(args.output_dir), str(loaded.path)))
     return trainer
 
 

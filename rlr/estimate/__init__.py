@@ -1,0 +1,1 @@
+"""`rlr estimate`: peak accelerator memory and time per step of a preset's training stages, before launch."""
