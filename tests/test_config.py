@@ -221,3 +221,17 @@ def test_missing_data_file_is_reported(make_preset):
     p = make_preset(data={"train": {"source": "no/such/file.jsonl"}})
     with pytest.raises(ConfigError, match=r"data.train\[0\].source: no such file 'no/such/file.jsonl'"):
         load_experiment(p, stages=("data",))
+
+
+@pytest.mark.parametrize("stage", ["sft", "rl"])
+def test_a_users_gradient_checkpointing_is_not_overridden_by_the_cpu_default(make_preset, stage):
+    """transformers 5 reads `activation_checkpointing` first, and rlr's CPU default sets it to false: the user's
+    `gradient_checkpointing: true` (the old, still documented name) must reach the trainer as the new name."""
+    from rlr.checks import validate_experiment
+
+    p = make_preset()
+    loaded = load_experiment(p, [f"{stage}.trainer.gradient_checkpointing=true"], stages=(stage,))
+    trl = validate_experiment(loaded, (stage,))["trl"][stage]
+    assert trl["activation_checkpointing"] is True and "gradient_checkpointing" not in trl
+    plain = validate_experiment(load_experiment(p, [], stages=(stage,)), (stage,))["trl"][stage]
+    assert plain["activation_checkpointing"] is False  # CPU default unchanged when the user says nothing

@@ -108,7 +108,14 @@ def build_trainer_kwargs(
     kwargs = rlr_trainer_defaults(stage, device_flags, on_cpu)
     if "activation_checkpointing" in valid:
         kwargs.pop("gradient_checkpointing", None)  # set the new name only: the old one warns
-    kwargs.update(trainer_values)
+    user = dict(trainer_values)
+    for old, new in (("gradient_checkpointing", "activation_checkpointing"),
+                     ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs")):
+        # transformers 5 reads the new name first, so rlr's CPU default for it silently beat a user's old-name
+        # `gradient_checkpointing: true`; the user's setting moves to the name that is read
+        if new in valid and old in user and new not in user:
+            user[new] = user.pop(old)
+    kwargs.update(user)
     kwargs.update(extra or {})
     kwargs.update(output_dir=output_dir, seed=seed, run_name=run_name, **device_flags)
     return {k: v for k, v in kwargs.items() if k in valid}
