@@ -166,6 +166,10 @@ class RLSection:
     overlong_buffer: float | None = doc("DAPO overlong reward shaping: linear penalty over the last N tokens before "
                                         "max_completion_length (a value < 1 is a fraction of it); null: off.")
     sample_log_every: int = doc("Write a table of prompts/completions/rewards to rl/samples.jsonl every N steps.", 10)
+    tools: list[str] = doc("Tools the model may call during rollouts (TRL's tool loop; their replies are masked from "
+                           "the loss): calculator, python (runs in rlr's sandbox), or file.py:function / "
+                           "module:function (type hints + docstring become the schema). rl.trainer."
+                           "max_tool_calling_iterations caps the calls per rollout.", factory=list)
     trainer: dict[str, Any] = doc("Any trl.GRPOConfig / RLOOConfig field; overrides the algorithm bundle.",
                                   factory=dict)
 

@@ -192,6 +192,9 @@ def run_checks(loaded: LoadedConfig, stages: tuple[str, ...], problems: Problems
     if "rl" in stages:
         check_rewards(loaded, problems)
         check_dynamic_sampling(loaded, problems)
+        from rlr.tools.agentic import check_agentic
+
+        check_agentic(loaded, problems)
     device = resolve_device(loaded.cfg.model.dtype)
     for stage in ("sft", "rl"):
         if stage in stages:
