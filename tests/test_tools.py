@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlr.tools.calculator import calculator
-from rlr.tools.python import python
+from rlr.tools.calculator import CalculatorError, calculator
+from rlr.tools.python import make_python_tool, python
 
 
 @pytest.mark.parametrize(("expression", "value"), [
@@ -25,9 +25,9 @@ def test_calculator_does_arithmetic(expression, value):
     ("1 / 0", "division by zero"), ("5 % 0", "division by zero"), ("1 +", "not an arithmetic expression"),
     ("(" * 150 + "1" + ")" * 150, "longer than"), ("1+" * 200 + "1", "longer than"), ("1e308 * 10", "too large"),
 ])
-def test_calculator_refuses_everything_else_as_text(expression, says):
-    reply = calculator(expression)
-    assert reply.startswith("error:") and says in reply
+def test_calculator_refuses_everything_else(expression, says):
+    with pytest.raises(CalculatorError, match=says):  # TRL replies {"error": ...} and counts a tool failure
+        calculator(expression)
 
 
 def test_python_tool_returns_stdout():
@@ -43,13 +43,59 @@ def test_python_tool_returns_stdout():
     ("import sys\nsys.setrecursionlimit(10**6)\ndef f(n): return f(n + 1)\nf(0)", "error"),
     ("x = bytearray(4 * 1024 ** 3)", "MemoryError"),
 ])
-def test_python_tool_turns_hostile_code_into_an_error_reply(code, says, monkeypatch):
-    import rlr.tools.python as tool
+def test_python_tool_turns_hostile_code_into_an_error_reply(code, says):
+    from rlr.tools.guard import MAX_REPLY_CHARS
 
-    monkeypatch.setitem(tool.DEFAULT_LIMITS, "timeout_s", 2.0)
-    reply = python(code)
+    reply = make_python_tool(timeout_s=2.0)(code)
     assert reply.startswith("error:") and says in reply, reply
-    assert len(reply) <= tool.MAX_REPLY_CHARS + 100  # what floods stdout does not flood the context
+    assert len(reply) <= MAX_REPLY_CHARS + 100  # what floods stdout does not flood the context
+
+
+HOSTILE_TOOLS = '''
+import sys
+import time
+
+
+def hang(x: str) -> str:
+    """Never returns.
+
+    Args:
+        x: Anything.
+    """
+    time.sleep(3600)
+
+
+def leave(x: str) -> str:
+    """Calls sys.exit.
+
+    Args:
+        x: Anything.
+    """
+    sys.exit(0)
+
+
+def flood(x: str) -> str:
+    """Returns 10 MB.
+
+    Args:
+        x: Anything.
+    """
+    return "y" * 10_000_000
+'''
+
+
+def test_guard_stops_hanging_exiting_and_flooding_user_tools(tmp_path):
+    from rlr.tools.guard import MAX_REPLY_CHARS, ToolError
+    from rlr.tools.registry import build_tools, check_tool_schema
+
+    (tmp_path / "hostile.py").write_text(HOSTILE_TOOLS)
+    hang, leave, flood = build_tools(["hostile.py:hang", "hostile.py:leave", "hostile.py:flood"], tmp_path, 0.5)
+    assert check_tool_schema("hang", hang)["function"]["name"] == "hang"  # the guard keeps what TRL reads
+    with pytest.raises(TimeoutError, match="0.5 s"):
+        hang("x")
+    with pytest.raises(ToolError, match="SystemExit"):
+        leave("x")
+    assert len(flood("x")) < MAX_REPLY_CHARS + 100
 
 
 TOOL_FILE = '''
@@ -88,7 +134,7 @@ def test_user_tool_loads_and_its_schema_is_what_trl_builds(make_preset, tmp_path
 
     (tmp_path / "my_tools.py").write_text(TOOL_FILE)
     [add, calc] = build_tools(["my_tools.py:add", "calculator"], tmp_path)
-    assert add(2, 3) == 5 and calc("2+3") == "5"
+    assert add(2, 3) == "5" and calc("2+3") == "5"  # replies are text, as TRL sends them
     schema = check_tool_schema("my_tools.py:add", add)
     assert schema["function"]["name"] == "add" and set(schema["function"]["parameters"]["properties"]) == {"a", "b"}
 

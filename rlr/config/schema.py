@@ -170,6 +170,8 @@ class RLSection:
                            "the loss): calculator, python (runs in rlr's sandbox), or file.py:function / "
                            "module:function (type hints + docstring become the schema). rl.trainer."
                            "max_tool_calling_iterations caps the calls per rollout.", factory=list)
+    tool_timeout_s: float = doc("Time limit of one tool call; past it the call replies an error to the model and the "
+                                "rollout goes on (the python tool's program is killed).", 10.0)
     trainer: dict[str, Any] = doc("Any trl.GRPOConfig / RLOOConfig field; overrides the algorithm bundle.",
                                   factory=dict)
 

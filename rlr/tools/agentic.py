@@ -47,4 +47,15 @@ def trainer_kwargs(loaded: LoadedConfig, tokenizer: Any) -> dict[str, Any]:
     if not cfg.rl.tools:
         return {}
     check_tokenizer(tokenizer)
-    return {"tools": build_tools(cfg.rl.tools, loaded.base_dir)}
+    return {"tools": build_tools(cfg.rl.tools, loaded.base_dir, cfg.rl.tool_timeout_s)}
+
+
+def tool_schemas(loaded: LoadedConfig) -> list[dict[str, Any]] | None:
+    """The JSON schemas of rl.tools (what the chat template shows the model), or None without tools."""
+    from rlr.tools.registry import build_tools, check_tool_schema
+
+    refs = loaded.cfg.rl.tools
+    if not refs:
+        return None
+    tools = build_tools(refs, loaded.base_dir, loaded.cfg.rl.tool_timeout_s)
+    return [check_tool_schema(ref, tool) for ref, tool in zip(refs, tools, strict=True)]

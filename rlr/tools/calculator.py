@@ -20,7 +20,7 @@ _UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 
 
 class CalculatorError(ValueError):
-    pass
+    """Raised to TRL's tool loop, which replies {"error": message} to the model and counts a tool failure."""
 
 
 def _check_size(value: float) -> float:
@@ -70,8 +70,8 @@ def calculator(expression: str) -> str:
     """
     try:
         value = evaluate(str(expression))
-    except (CalculatorError, RecursionError, MemoryError) as e:  # RecursionError: "((((...))))" nested too deep
-        return f"error: {e}" if not isinstance(e, RecursionError) else "error: expression nested too deeply"
+    except RecursionError:
+        raise CalculatorError("expression nested too deeply") from None
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         value = int(value)  # 6/3 -> "2", as a person would write it
     return str(value)

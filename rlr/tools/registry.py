@@ -15,9 +15,11 @@ from typing import Any
 
 from rlr.errors import UserError
 from rlr.tools.calculator import calculator
-from rlr.tools.python import python
+from rlr.tools.guard import guarded
+from rlr.tools.python import make_python_tool, python
 
 TOOLS: dict[str, Callable[..., str]] = {"calculator": calculator, "python": python}
+DEFAULT_TIMEOUT_S = 10.0
 
 
 def load_tool(ref: str, base_dir: Path | None = None) -> Callable[..., Any]:
@@ -53,8 +55,12 @@ def check_tool_schema(ref: str, func: Callable[..., Any]) -> dict[str, Any]:
                         "`Args:` line per argument (TRL builds the schema the model sees from them)") from None
 
 
-def build_tools(refs: list[str], base_dir: Path | None = None) -> list[Callable[..., Any]]:
-    tools = [load_tool(ref, base_dir) for ref in refs]
+def build_tools(refs: list[str], base_dir: Path | None = None,
+                timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Callable[..., Any]]:
+    """The guarded callables for GRPOTrainer(tools=...); `python` runs its sandbox with `timeout_s` per call."""
+    tools = [make_python_tool(timeout_s) if ref == "python" else load_tool(ref, base_dir) for ref in refs]
+    tools = [guarded(t, timeout_s + 5 if ref == "python" else timeout_s)  # the sandbox enforces python's own limit
+             for ref, t in zip(refs, tools, strict=True)]
     names = [getattr(t, "__name__", "") for t in tools]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

@@ -112,6 +112,7 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
     from rlr.data.prepared import load_split_dataset
     from rlr.device import resolve_device
     from rlr.models.loading import check_lora_targets, load_model_ref, load_tokenizer, peft_lora_config
+    from rlr.tools.agentic import tool_schemas
     from rlr.train.loop import resume_checkpoint, train_with_hygiene
     from rlr.train.sft_data import check_chat_template, sft_dataset
 
@@ -124,10 +125,11 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
     device = resolve_device(cfg.model.dtype)
     args = build_trl_config(loaded, "sft", device.trainer_flags(), device.use_cpu)
 
-    dataset = sft_dataset(load_split_dataset(cfg, "train"), cfg)
+    tools = tool_schemas(loaded)  # rl.tools: SFT prompts list them as RL's will (tool-use traces, cold start)
+    dataset = sft_dataset(load_split_dataset(cfg, "train"), cfg, tools=tools)
     eval_dataset = None
     if getattr(args.eval_strategy, "value", args.eval_strategy) != "no":  # sft.trainer.eval_strategy asks for one
-        eval_dataset = sft_dataset(load_split_dataset(cfg, "eval"), cfg, "eval")
+        eval_dataset = sft_dataset(load_split_dataset(cfg, "eval"), cfg, "eval", tools=tools)
     init = resolve_init(cfg)
     set_seed(cfg.run.seed)  # before the model: peft draws the adapter's initial weights from the global RNG
     tokenizer = load_tokenizer(init.tokenizer_source(), cfg.model, padding_side="right")
