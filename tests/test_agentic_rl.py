@@ -149,3 +149,46 @@ def test_hostile_tools_score_their_rollout_and_never_stop_training(tool_caller):
         assert says in text, (says, replies)
     assert max(map(len, replies)) < 2200  # the 10 MB reply was clipped before it reached the context
     assert all(isinstance(s["reward"], float) for s in _read(rl / "samples.jsonl"))  # every rollout was scored
+
+
+@pytest.fixture(scope="module")
+def guesser(tmp_path_factory) -> Path:
+    """A preset on rl.environment guess_number whose SFT stage taught the micro model to open with guess(50)."""
+    from rlr.envs.guess_number import generate_rows
+
+    root = tmp_path_factory.mktemp("guess")
+    with open(root / "guess.jsonl", "w") as f:
+        for row in generate_rows(64, seed=0):  # the environment's own prompts and secrets, plus a first move
+            call = json.dumps({"name": "guess", "arguments": {"number": 50}})
+            f.write(json.dumps({**row, "solution": f"<tool_call>{call}</tool_call>"}) + "\n")
+    preset = {
+        "run": {"name": "guess", "output_dir": "runs", "seed": 0},
+        "model": {"name_or_path": str(root / "micro")},
+        "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+        "template": {"system": "none", "answer_format": "none"},
+        "data": {"train": {"source": "guess.jsonl", "solution": "solution", "task": "numeric"}, "dedup": "none"},
+        "rewards": [{"name": "accuracy"}],
+        "sft": {"use_lora": False, "trainer": {"max_steps": 150, "learning_rate": 1e-2,
+                                               "per_device_train_batch_size": 16, "save_steps": 1000}},
+        "rl": {"environment": "guess_number", "sample_log_every": 1,
+               "trainer": {"max_steps": 2, "per_device_train_batch_size": 8, "num_generations": 4,
+                           "max_completion_length": 200, "max_tool_calling_iterations": 2, "temperature": 0.3,
+                           "learning_rate": 1e-3, "save_steps": 100, "dataloader_num_workers": 0}},
+    }
+    (root / "guess.yaml").write_text(yaml.safe_dump(preset, sort_keys=False))
+    rlr("tiny-model", "micro", "--size", "micro", "--max-positions", "1024", cwd=root)
+    rlr("prepare-data", "guess.yaml", cwd=root)
+    rlr("sft", "guess.yaml", cwd=root)
+    return root
+
+
+def test_environment_episodes_run_its_tools_and_score_them_with_its_reward(guesser):
+    rlr("train-rl", "guess.yaml", cwd=guesser)
+    rl = guesser / "runs" / "guess" / "rl"
+    metrics = [m for m in _read(rl / "metrics.jsonl") if "tools/call_frequency" in m]
+    assert len(metrics) == 2 and max(m["tools/call_frequency"] for m in metrics) > 0
+    assert all("rewards/GuessNumberEnv/mean" in m for m in metrics)  # get_reward() scored every episode
+    replies = [t["content"] for s in _read(rl / "samples.jsonl") for t in s.get("transcript", [])
+               if t["role"] == "tool"]
+    assert replies and set(replies) <= {"higher", "lower", "correct"} | {r for r in replies if "error" in r}
+    assert {"higher", "lower"} & set(replies)  # the secret lives in the environment: its replies carry it

@@ -41,7 +41,7 @@ def check_sources(loaded: LoadedConfig, problems: Problems) -> None:
         for i, src in enumerate(sources):
             key = f"data.{section}[{i}].source"
             s = src.source
-            if not s or s.startswith(("hf:", "gym:")):
+            if not s or s.startswith(("hf:", "gym:", "env:")):  # env: is checked with rl.environment
                 continue
             if s.startswith("task:"):
                 try:

@@ -18,15 +18,39 @@ def check_agentic(loaded: LoadedConfig, problems: Problems) -> None:
     from rlr.tools.registry import tool_problems
 
     cfg = loaded.cfg
-    if not cfg.rl.tools:
+    for section, sources in (("train", cfg.data.train), ("eval", cfg.data.eval)):
+        for i, src in enumerate(sources):
+            if src.source.startswith("env:"):
+                _check_env_source(src.source, cfg, problems, f"data.{section}[{i}]")
+    key = "rl.tools" if cfg.rl.tools else "rl.environment"
+    environment = cfg.rl.environment or _env_of_sources(cfg)
+    if not cfg.rl.tools and not environment:
         return
-    for key, message in tool_problems(cfg.rl.tools, loaded.base_dir):
-        problems.add(key, message)
+    for k, message in tool_problems(cfg.rl.tools, loaded.base_dir):
+        problems.add(k, message)
+    if environment:
+        from rlr.envs.registry import check_environment
+
+        try:
+            check_environment(environment, loaded.base_dir)
+        except UserError as e:
+            problems.add("rl.environment", str(e))
     if cfg.rl.trainer_type != "grpo":
-        problems.add("rl.tools", f"TRL's {cfg.rl.trainer_type.upper()}Trainer cannot call tools (only GRPOTrainer "
+        problems.add(key, f"TRL's {cfg.rl.trainer_type.upper()}Trainer cannot call tools (only GRPOTrainer "
                      "runs the tool loop); choose a GRPO-family rl.algorithm (grpo, dr_grpo, dapo, gspo ...)")
     if not cfg.template.chat:
-        problems.add("rl.tools", "tool calls are chat turns; set template.chat=true")
+        problems.add(key, "tool calls are chat turns; set template.chat=true")
+
+
+def _check_env_source(source: str, cfg: Any, problems: Problems, key: str) -> None:
+    from rlr.envs.registry import ENVIRONMENTS
+
+    name = source.removeprefix("env:")
+    if name not in ENVIRONMENTS:
+        problems.add(f"{key}.source", f"unknown environment {name!r}; shipped: {', '.join(sorted(ENVIRONMENTS))}")
+    elif cfg.rl.environment not in (None, name):
+        problems.add(f"{key}.source", f"prompts of environment {name!r} but rl.environment is "
+                     f"{cfg.rl.environment!r}; set rl.environment={name}")
 
 
 def check_tokenizer(tokenizer: Any) -> None:
@@ -40,14 +64,30 @@ def check_tokenizer(tokenizer: Any) -> None:
 
 
 def trainer_kwargs(loaded: LoadedConfig, tokenizer: Any) -> dict[str, Any]:
-    """GRPOTrainer's `tools=` for this preset ({} for a run without tools, so TRL sees no difference)."""
+    """GRPOTrainer's `tools=` / `environment_factory=` for this preset ({} without either: TRL sees no difference)."""
     from rlr.tools.registry import build_tools
 
     cfg = loaded.cfg
-    if not cfg.rl.tools:
-        return {}
-    check_tokenizer(tokenizer)
-    return {"tools": build_tools(cfg.rl.tools, loaded.base_dir, cfg.rl.tool_timeout_s)}
+    kwargs: dict[str, Any] = {}
+    if cfg.rl.tools:
+        kwargs["tools"] = build_tools(cfg.rl.tools, loaded.base_dir, cfg.rl.tool_timeout_s)
+    environment = cfg.rl.environment or _env_of_sources(cfg)
+    if environment:
+        from rlr.envs.registry import guarded_factory, load_environment
+
+        kwargs["environment_factory"] = guarded_factory(load_environment(environment, loaded.base_dir),
+                                                        cfg.rl.tool_timeout_s)
+    if kwargs:
+        check_tokenizer(tokenizer)
+    return kwargs
+
+
+def _env_of_sources(cfg: Any) -> str | None:
+    """`data.train.source: env:<name>` alone means rl.environment=<name>: its prompts need its tools."""
+    from rlr.envs.registry import ENVIRONMENTS
+
+    names = {s.source.removeprefix("env:") for s in cfg.data.train if s.source.startswith("env:")}
+    return names.pop() if len(names) == 1 and names <= set(ENVIRONMENTS) else None  # else: the source is reported
 
 
 def tool_schemas(loaded: LoadedConfig) -> list[dict[str, Any]] | None:
