@@ -108,3 +108,11 @@ def test_env_source_writes_the_environments_prompts(make_preset, tmp_path, cli):
     assert "guess tool" in rows[0]["prompt"][-1]["content"]
     result = cli("validate", make_preset(name="bad", data={"train": {"source": "env:guess_numbr"}}))
     assert result.code == 2 and "data.train[0].source: unknown environment 'guess_numbr'" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["agentic/tiny-guess-number", "agentic/qwen2.5-1.5b-python-gsm8k"])
+def test_agentic_presets_validate_with_their_tools(cli, name):
+    result = cli("validate", name, "--json")
+    assert result.code == 0, result.stderr
+    rl = json.loads(result.stdout)["config"]["rl"]
+    assert rl["tools"] == ["python"] or rl["environment"] == "guess_number"

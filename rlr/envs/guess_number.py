@@ -19,11 +19,15 @@ def question(low: int = LOW, high: int = HIGH) -> str:
             "higher, lower or correct. When it says correct, reply with the number.")
 
 
+OPENING_MOVE = '<tool_call>{"name": "guess", "arguments": {"number": 50}}</tool_call>'
+
+
 def generate_rows(n: int, seed: int) -> list[dict[str, Any]]:
-    """Rows for `data.train.source: env:guess_number`: the answer column is the secret the episode resets to."""
+    """Rows for `data.train.source: env:guess_number`: the answer column is the secret the episode resets to; the
+    solution is a binary search's first move, a one-turn tool-use trace for an SFT cold start (`rlr sft`)."""
     rng = random.Random(seed)
-    return [{"question": question(), "answer": str(rng.randint(LOW, HIGH)), "solution": None, "task": "numeric",
-             "meta": {}} for _ in range(n)]
+    return [{"question": question(), "answer": str(rng.randint(LOW, HIGH)), "solution": OPENING_MOVE,
+             "task": "numeric", "meta": {}} for _ in range(n)]
 
 
 class GuessNumberEnv:
