@@ -133,6 +133,16 @@ def test_tool_calls_run_during_rollouts_and_their_replies_are_masked(tool_caller
     assert min(reply_tokens) > 10  # `<|im_start|>user\n<tool_response>\n...` is never counted as the model's
 
 
+def test_dynamic_sampling_and_whitening_work_on_tool_rollouts(tool_caller):
+    """rlr's two extensions of TRL's generation hook merge and rescale batches: tool_mask must travel with them."""
+    rlr("train-rl", "calc.yaml", "--overwrite", "rl.dynamic_sampling.enabled=true", "rl.dynamic_sampling.max_rounds=1",
+        "rl.whiten_advantages=true", cwd=tool_caller)
+    rl = tool_caller / "runs" / "calc" / "rl"
+    metrics = [m for m in _read(rl / "metrics.jsonl") if "tools/call_frequency" in m]
+    assert len(metrics) == 2 and all(m["tools/call_frequency"] > 0 for m in metrics)
+    assert any("dynamic_sampling/extra_rounds" in m for m in _read(rl / "metrics.jsonl"))
+
+
 def test_hostile_tools_score_their_rollout_and_never_stop_training(tool_caller):
     """The same model calls `calculator`, which is now a tool that hangs, raises, exits, floods, or runs a hanging
     program in the sandbox, call after call."""
