@@ -116,3 +116,16 @@ def test_agentic_presets_validate_with_their_tools(cli, name):
     assert result.code == 0, result.stderr
     rl = json.loads(result.stdout)["config"]["rl"]
     assert rl["tools"] == ["python"] or rl["environment"] == "guess_number"
+
+
+def test_code_tests_env_returns_failing_tests_and_scores_the_last_submission():
+    from rlr.envs.code_tests import CodeTestsEnv
+
+    env = CodeTestsEnv()
+    env.reset(tests=["assert double(2) == 4", "assert double(-1) == -2"], meta="{}")
+    reply = env.run_tests("def double(x):\n    return x + 2")
+    assert reply.startswith("passed 1/2; failing:") and "double(-1)" in reply
+    assert env.get_reward() == 0.5
+    assert env.run_tests("def double(x):\n    return 2 * x") == "passed 2/2" and env.get_reward() == 1.0
+    assert env.run_tests("while True:\n    pass").startswith("passed 0/2")  # a hang costs the time limit, no more
+    assert env.get_reward() == 0.0

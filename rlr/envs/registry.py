@@ -15,12 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rlr.envs import guess_number
+from rlr.envs import code_tests, guess_number
 from rlr.errors import UserError
 
-# name -> (environment class, row generator for `data.train.source: env:<name>`)
-ENVIRONMENTS: dict[str, tuple[type, Callable[[int, int], list[dict[str, Any]]]]] = {
+# name -> (environment class, row generator for `data.train.source: env:<name>`, or None: prompts from your data)
+ENVIRONMENTS: dict[str, tuple[type, Callable[[int, int], list[dict[str, Any]]] | None]] = {
     "guess_number": (guess_number.GuessNumberEnv, guess_number.generate_rows),
+    "code_tests": (code_tests.CodeTestsEnv, None),
 }
 RESERVED = ("reset", "get_reward")
 
@@ -96,4 +97,8 @@ def environment_rows(name: str, n: int, seed: int) -> list[dict[str, Any]]:
     """Prompts a shipped environment writes itself, for `data.train.source: env:<name>`."""
     if name not in ENVIRONMENTS:
         raise _unknown(name)
-    return ENVIRONMENTS[name][1](n, seed)
+    generate = ENVIRONMENTS[name][1]
+    if generate is None:
+        raise UserError(f"environment {name!r} has no prompts of its own; give a data file with a tests column and "
+                        f"set rl.environment={name}")
+    return generate(n, seed)

@@ -46,8 +46,10 @@ def _check_env_source(source: str, cfg: Any, problems: Problems, key: str) -> No
     from rlr.envs.registry import ENVIRONMENTS
 
     name = source.removeprefix("env:")
-    if name not in ENVIRONMENTS:
-        problems.add(f"{key}.source", f"unknown environment {name!r}; shipped: {', '.join(sorted(ENVIRONMENTS))}")
+    writers = sorted(n for n, (_, rows) in ENVIRONMENTS.items() if rows is not None)
+    if name not in writers:
+        problems.add(f"{key}.source", f"unknown environment {name!r}; environments with prompts of their own: "
+                     f"{', '.join(writers)}")
     elif cfg.rl.environment not in (None, name):
         problems.add(f"{key}.source", f"prompts of environment {name!r} but rl.environment is "
                      f"{cfg.rl.environment!r}; set rl.environment={name}")
@@ -87,7 +89,8 @@ def _env_of_sources(cfg: Any) -> str | None:
     from rlr.envs.registry import ENVIRONMENTS
 
     names = {s.source.removeprefix("env:") for s in cfg.data.train if s.source.startswith("env:")}
-    return names.pop() if len(names) == 1 and names <= set(ENVIRONMENTS) else None  # else: the source is reported
+    known = {n for n, (_, rows) in ENVIRONMENTS.items() if rows is not None}
+    return names.pop() if len(names) == 1 and names <= known else None  # else: the source is reported
 
 
 def tool_schemas(loaded: LoadedConfig) -> list[dict[str, Any]] | None:
