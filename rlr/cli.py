@@ -231,7 +231,9 @@ def report(run_dirs: Annotated[list[Path], typer.Argument(help="One or more runs
 def tiny_model(out_dir: Annotated[Path, typer.Argument(help="Directory to write the model and tokenizer to.")],
                size: Annotated[str, typer.Option(
                    help="tiny (~1M params, quickstart), micro (tests), 20m or 100m (benchmarks).")] = "tiny",
-               seed: int = 0, overwrite: Overwrite = False, debug: Debug = False) -> None:
+               seed: int = 0, overwrite: Overwrite = False, debug: Debug = False,
+               max_positions: Annotated[int, typer.Option(help="Context length (tokens); tool-use runs need "
+                                                          "~1024. The weights do not depend on it.")] = 256) -> None:
     """Build the offline tiny model + tokenizer (no hub needed)."""
     from rlr.errors import UserError
 
@@ -244,7 +246,7 @@ def tiny_model(out_dir: Annotated[Path, typer.Argument(help="Directory to write 
         raise UserError(f"{out_dir} exists and is not empty; choose another directory or pass --overwrite")
     from rlr.models.tiny import build_tiny_model, count_parameters
 
-    path = build_tiny_model(out_dir, size=size, seed=seed)
+    path = build_tiny_model(out_dir, size=size, seed=seed, max_positions=max_positions)
     typer.echo(f"wrote {path} ({count_parameters(path):,} parameters)", err=True)
 
 

@@ -77,7 +77,7 @@ class TemplateSection:
 @dataclass
 class SourceSpec:
     source: str = doc("hf:<dataset id>, a local .jsonl/.json/.parquet/.csv file, task:<arithmetic|countdown>, "
-                      "or gym:<reasoning-gym env>.", "")
+                      "gym:<reasoning-gym env>, or env:<shipped environment> (its own prompts).", "")
     config: str | None = doc("Dataset config name (hub datasets), e.g. 'main' for openai/gsm8k.")
     split: str = doc("Dataset split to read.", "train")
     question: str = doc("Column holding the question text, or a conversational prompt (a list of {role, content} "
@@ -260,6 +260,14 @@ class RLSection:
     overlong_buffer: float | None = doc("DAPO overlong reward shaping: linear penalty over the last N tokens before "
                                         "max_completion_length (a value < 1 is a fraction of it); null: off.")
     sample_log_every: int = doc("Write a table of prompts/completions/rewards to rl/samples.jsonl every N steps.", 10)
+    tools: list[str] = doc("Tools the model may call during rollouts (TRL's tool loop; their replies are masked from "
+                           "the loss): calculator, python (runs in rlr's sandbox), or file.py:function / "
+                           "module:function (type hints + docstring become the schema). rl.trainer."
+                           "max_tool_calling_iterations caps the calls per rollout.", factory=list)
+    environment: str | None = doc("Multi-turn environment (TRL's environment_factory): a shipped name (guess_number) "
+                                  "or file.py:Class with reset(**row), tool methods and an optional get_reward().")
+    tool_timeout_s: float = doc("Time limit of one tool call; past it the call replies an error to the model and the "
+                                "rollout goes on (the python tool's program is killed).", 10.0)
     alarms: AlarmsSection = doc("Watch TRL's metrics for a run going wrong; warn or stop.", factory=AlarmsSection)
     trainer: dict[str, Any] = doc("Any trl.GRPOConfig / RLOOConfig field; overrides the algorithm bundle.",
                                   factory=dict)

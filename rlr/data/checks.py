@@ -16,7 +16,7 @@ def check_sources(loaded: Any, problems: Problems) -> None:
         for i, src in enumerate(sources):
             item = f"data.{section}[{i}]"
             s = src.source
-            if not s or s.startswith(("hf:", "gym:")):
+            if not s or s.startswith(("hf:", "gym:", "env:")):  # env: is checked with rl.environment
                 continue
             if s.startswith("task:"):
                 from rlr.tasks import get_task

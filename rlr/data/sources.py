@@ -62,6 +62,13 @@ def load_source(spec: SourceSpec, *, seed: int, base_dir: Path, split_role: str 
     s = spec.source
     if s.startswith(("task:", "gym:")):
         return _procedural(spec, seed, split_role, exclude, want)
+    if s.startswith("env:"):  # a shipped environment's own prompts (rlr/envs)
+        from rlr.envs.registry import environment_rows
+
+        rows = environment_rows(s.removeprefix("env:"), DEFAULT_TASK_ROWS if want is None else want, seed)
+        for row in rows:
+            row["task"] = spec.task or row["task"]
+        return SourceRows(name=s, rows=rows, repeats=True)  # one prompt, many episodes: dedup must keep them
     if s.startswith("hf:"):
         records, columns, where = _hub_records(spec, num_proc)
         out = map_records(records, columns, spec, where=where, key=key)

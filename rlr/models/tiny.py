@@ -10,12 +10,52 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+# ChatML, plus Qwen2.5's tool-call format (so TRL's tool loop and its Qwen parser work offline): an assistant turn
+# with tool calls renders `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, tool replies render as a user
+# turn of `<tool_response>` blocks, exactly as Qwen2.5-Instruct does. Two deliberate differences from Qwen2.5: no
+# default system prompt, and the tools are listed as `name(arg, ...)` instead of their full JSON schemas, which would
+# not fit a 256-token context. Without tools and tool turns the output is plain ChatML, byte for byte what the tiny
+# model rendered before tools existed (the quickstart's figures depend on it).
 CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+    "{%- if tools %}"
+    "{{- '<|im_start|>system\n' }}"
+    "{%- if messages[0]['role'] == 'system' %}{{- messages[0]['content'] + '\n\n' }}{%- endif %}"
+    "{{- 'Tools:' }}"
+    "{%- for tool in tools %}{%- set f = tool.function if tool.function is defined else tool %}"
+    "{{- ' ' + f.name + '(' + (f.parameters.properties | list | join(', ')) + ')' }}"
+    "{%- endfor %}"
+    "{{- '<|im_end|>\n' }}"
+    "{%- endif %}"
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'system' and loop.first and tools %}"
+    "{%- elif message['role'] == 'assistant' and message.tool_calls %}"
+    "{{- '<|im_start|>assistant\n' + (message['content'] or '') }}"
+    "{%- for call in message.tool_calls %}{%- set c = call.function if call.function is defined else call %}"
+    "{{- '<tool_call>{\"name\": \"' + c.name + '\", \"arguments\": ' + (c.arguments | tojson) + '}</tool_call>' }}"
+    "{%- endfor %}"
+    "{{- '<|im_end|>\n' }}"
+    "{%- elif message['role'] == 'tool' %}"
+    "{%- if loop.first or messages[loop.index0 - 1]['role'] != 'tool' %}{{- '<|im_start|>user' }}{%- endif %}"
+    "{{- '\n<tool_response>\n' + message['content'] + '\n</tool_response>' }}"
+    "{%- if loop.last or messages[loop.index0 + 1]['role'] != 'tool' %}{{- '<|im_end|>\n' }}{%- endif %}"
+    "{%- else %}"
+    "{{- '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}"
 )
+# How tokenizer.parse_response() (TRL's tool loop) reads an assistant turn back: TRL's Qwen response template
+# (trl.chat_template_utils.qwen3_template) without its `reasoning_content` field, so a `<think>` block stays in the
+# content that rlr's rewards score, as it does without tools.
+RESPONSE_TEMPLATE = {
+    "defaults": {"role": "assistant"},
+    "start_anchor": "<|im_start|>assistant\n",
+    "fields": {
+        "tool_calls": {"open": "<tool_call>", "close_pattern": r"</tool_call>\s*", "repeats": True, "content": "json",
+                       "transform": {"type": "function", "function": "{content}"}},
+        "content": {"close_pattern": r"<\|im_end\|>\s*", "content": "text"},
+    },
+}
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 # name -> Qwen2Config sizes. "tiny" is the quickstart model; "micro" is for fast unit tests; "20m" and "100m" are
@@ -49,7 +89,7 @@ def _corpus(seed: int, n: int = 4000) -> list[str]:
     return lines
 
 
-def build_tokenizer(seed: int = 0, vocab_size: int = 400):
+def build_tokenizer(seed: int = 0, vocab_size: int = 400, max_length: int = 256):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -67,13 +107,18 @@ def build_tokenizer(seed: int = 0, vocab_size: int = 400):
         additional_special_tokens=["<|im_start|>"],
     )
     fast.chat_template = CHATML_TEMPLATE
+    fast.response_template = RESPONSE_TEMPLATE  # saved in tokenizer_config.json (transformers >= 5.13)
     fast.padding_side = "left"  # batched generation needs left padding
-    fast.model_max_length = 256
+    fast.model_max_length = max_length
     return fast
 
 
 def build_tiny_model(out_dir: str | Path, *, size: str = "tiny", seed: int = 0, max_positions: int = 256) -> Path:
-    """Write a randomly initialised model + tokenizer to `out_dir`; returns the directory."""
+    """Write a randomly initialised model + tokenizer to `out_dir`; returns the directory.
+
+    `max_positions` is the context length; the weights do not depend on it (rotary positions have no parameters), so
+    a 1024-position model for tool-use runs is the same model as the 256-position default.
+    """
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig, Qwen2Config
 
@@ -82,7 +127,7 @@ def build_tiny_model(out_dir: str | Path, *, size: str = "tiny", seed: int = 0, 
     if size not in SIZES:
         raise UserError(f"unknown tiny model size '{size}'; choose one of {', '.join(SIZES)}")
     out = Path(out_dir)
-    tokenizer = build_tokenizer(seed)
+    tokenizer = build_tokenizer(seed, max_length=max_positions)
     torch.manual_seed(seed)
     config = Qwen2Config(
         vocab_size=len(tokenizer),

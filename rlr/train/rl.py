@@ -143,6 +143,7 @@ def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: li
                   device: Any, run: StageRun) -> Any:
     from rlr.data.prepared import load_split_dataset
     from rlr.models.loading import load_tokenizer
+    from rlr.tools.agentic import trainer_kwargs  # rl.tools / rl.environment; {} when the preset has neither
     from rlr.train.rl_logging import AccuracyLog, BatchRecorder, SampleLog, record_rewards
     from rlr.train.training_stage import load_policy
 
@@ -168,7 +169,8 @@ def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: li
         cls = with_whitened_advantages(cls)
     recorder = BatchRecorder()
     trainer = cls(model=model, reward_funcs=record_rewards(funcs, recorder), args=args,
-                  train_dataset=load_split_dataset(cfg, "train"), processing_class=tokenizer, peft_config=peft_config)
+                  train_dataset=load_split_dataset(cfg, "train"), processing_class=tokenizer, peft_config=peft_config,
+                  **trainer_kwargs(loaded, tokenizer))
     names = [getattr(f, "__name__", "") for f in funcs]
     if ds.enabled:
         from rlr.train.dynamic_sampling import DynamicSamplingLog

@@ -55,6 +55,11 @@ def _text(message: Any) -> Any:
     return message
 
 
+def _is_tool_rollout(completion: Any) -> bool:
+    return isinstance(completion, list) and (len(completion) > 1 or any(
+        isinstance(m, dict) and m.get("tool_calls") for m in completion))
+
+
 class SampleLog(TrainerCallback):
     """Every `every` optimiser steps, append the latest scored batch to `samples.jsonl` (0 disables it)."""
 
@@ -73,6 +78,8 @@ class SampleLog(TrainerCallback):
                 total = sum(self.weights.get(n, 1.0) * s for n, s in scores.items() if s is not None)
                 row = {"step": state.global_step, "prompt": _text(prompt), "completion": _text(completion),
                        "rewards": scores, "reward": total}
+                if _is_tool_rollout(completion):  # keep every turn: the calls, the tool replies, the answer
+                    row["transcript"] = completion
                 f.write(json.dumps(row, default=str) + "\n")
 
 

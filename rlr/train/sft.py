@@ -87,6 +87,7 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
 
     from rlr.data.prepared import load_split_dataset
     from rlr.models.loading import load_tokenizer
+    from rlr.tools.agentic import tool_schemas
     from rlr.train import training_stage as ts
     from rlr.train.loop import train_with_hygiene
     from rlr.train.sft_config import build_trl_config
@@ -96,10 +97,11 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
     start = ts.prepare(cfg, opts, "sft", cfg.sft.use_lora)
     args = build_trl_config(loaded, start.device)
 
-    dataset = sft_dataset(load_split_dataset(cfg, "train"), cfg)
+    tools = tool_schemas(loaded)  # rl.tools: SFT prompts list them as RL's will (tool-use traces, cold start)
+    dataset = sft_dataset(load_split_dataset(cfg, "train"), cfg, tools=tools)
     eval_dataset = None
     if getattr(args.eval_strategy, "value", args.eval_strategy) != "no":  # sft.trainer.eval_strategy asks for one
-        eval_dataset = sft_dataset(load_split_dataset(cfg, "eval"), cfg, "eval")
+        eval_dataset = sft_dataset(load_split_dataset(cfg, "eval"), cfg, "eval", tools=tools)
     init = resolve_init(cfg)
     set_seed(cfg.run.seed)  # before the model: peft draws the adapter's initial weights from the global RNG
     tokenizer = load_tokenizer(init.tokenizer_source(), cfg.model, padding_side="right")

@@ -9,6 +9,7 @@ the tokenizer's chat template adds the end-of-turn token the model must learn to
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rlr.errors import UserError
@@ -25,8 +26,9 @@ def missing_solution_fix(cfg: Any, split: str = "train") -> str:
             "(e.g. task:arithmetic with trace: true), then rerun `rlr prepare-data <preset> --overwrite`")
 
 
-def sft_dataset(rows: Any, cfg: Any, split: str = "train") -> Any:
-    """`prompt`/`completion` columns in TRL's (conversational or standard) prompt-completion format."""
+def sft_dataset(rows: Any, cfg: Any, split: str = "train", tools: list[dict[str, Any]] | None = None) -> Any:
+    """`prompt`/`completion` columns in TRL's (conversational or standard) prompt-completion format; `tools` (JSON
+    schemas) become TRL's `tools` column, so the chat template shows them in the prompt as it will during RL."""
     if len(rows) == 0:
         raise UserError(f"run '{cfg.run.name}' has no {split} rows; add data.{split} sources and rerun "
                         "`rlr prepare-data <preset> --overwrite`")
@@ -42,7 +44,8 @@ def sft_dataset(rows: Any, cfg: Any, split: str = "train") -> Any:
 
     def to_pair(row: dict[str, Any]) -> dict[str, Any]:
         if conversational:
-            return {"prompt": row["prompt"], "completion": [{"role": "assistant", "content": row["solution"]}]}
+            pair = {"prompt": row["prompt"], "completion": [{"role": "assistant", "content": row["solution"]}]}
+            return {**pair, "tools": json.dumps(tools)} if tools else pair
         return {"prompt": row["prompt"], "completion": row["solution"]}
 
     return rows.map(to_pair, remove_columns=rows.column_names)
