@@ -156,8 +156,15 @@ def read_file(path: Path, key: str = "data.train[0]") -> tuple[list[dict[str, An
     return records, columns
 
 
+_CSV_FIELD_LIMIT = 2**31 - 1  # the largest a C long holds everywhere csv runs
+
+
 def _csv_records(path: Path) -> list[dict[str, Any]]:
     """Strict quoting: a lenient reader let one unterminated quote swallow the rest of the file into one field."""
+    # csv's default field limit (131,072 characters) refused a long but usable question as a quoting error; an
+    # oversized field is dropped as `too_long` by map_records, as in every other file type. The limit is global
+    # state of the csv module, so it is restored for the caller.
+    previous = csv.field_size_limit(_CSV_FIELD_LIMIT)
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f, strict=True)
         records: list[dict[str, Any]] = []
@@ -168,6 +175,8 @@ def _csv_records(path: Path) -> list[dict[str, Any]]:
             raise UserError(f"cannot read {path}: {e} in the record after data row {len(records)} (an unterminated "
                             "or stray quote?); quote fields that hold commas, quotes or newlines, doubling inner "
                             "quotes") from None
+        finally:
+            csv.field_size_limit(previous)
     short = sum(1 for r in records if None in r.values())
     if short:
         raise UserError(f"cannot read {path}: {short} row(s) have fewer fields than the header "
