@@ -60,7 +60,9 @@ def _match(records: list[dict[str, Any]], benchmarks: list[Any], path: Path) -> 
     return out
 
 
-def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: Path) -> dict[str, Any]:
+def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: Path
+                           ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the --json summary, the metrics per benchmark that `--min` gates read)."""
     from rlr.config.coerce import to_dict
     from rlr.console import stderr
     from rlr.evaluate.benchmarks import sanitize
@@ -78,7 +80,8 @@ def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: 
     if stage.is_complete() and not opts.overwrite and stage.manifest().get("inputs") == inputs:
         stderr.print(f"{stage.path}: complete for the same file (sha256) and verifier, reusing its results "
                      "(--overwrite rescores)")
-        return _summary(stage.path, path, json.loads((stage.path / "results.json").read_text())["benchmarks"])
+        per_bench = json.loads((stage.path / "results.json").read_text())["benchmarks"]
+        return _summary(stage.path, path, per_bench), per_bench
     # rescoring is cheap and has nothing to resume: an unfinished stage is redone; a complete one of another file
     # or verifier needs --overwrite, as every stage does
     stage.start(config=to_dict(cfg), overwrite=opts.overwrite or not stage.is_complete(), resume=False,
@@ -90,7 +93,7 @@ def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: 
         atomic_write_json(stage.path / "results.json", result)
         stage.finish("complete", outputs={"results": "results.json", "samples": "samples.jsonl"})
     write_comparison(stage.path.parent)
-    return _summary(stage.path, path, result["benchmarks"])
+    return _summary(stage.path, path, result["benchmarks"]), result["benchmarks"]
 
 
 def completions_inputs(path: Path, records: list[dict[str, Any]], benchmarks: list[Any], cfg: Any) -> dict[str, Any]:
