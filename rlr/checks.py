@@ -18,8 +18,9 @@ from rlr.train import rl_config, sft_config
 STAGE_CHECKS: dict[str, tuple[Check, ...]] = {
     "data": (check_sources,),
     "sft": (check_sources, sft_config.check),
-    "rl": (check_sources, rl_config.check),
-    "eval": (check_sources,),
+    "rl": (check_sources, rl_config.check_reward_specs, rl_config.check),
+    # evaluate scores with the rewards' verifier settings (math-verify's precision, ...): a bad arg is bad input
+    "eval": (check_sources, rl_config.check_reward_specs),
     "export": (),
 }
 ALL_STAGES = tuple(STAGE_CHECKS)
