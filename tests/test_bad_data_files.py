@@ -97,3 +97,20 @@ def test_a_csv_field_over_128k_is_read_like_a_jsonl_one(size, kept, too_long, cl
     summary = json.loads(r.stdout)
     assert summary["train_rows"] == kept and summary["dropped"]["train"].get("too_long", 0) == too_long
     assert csv.field_size_limit() == 131_072  # rlr's larger limit does not leak into the caller's csv module
+
+
+def test_a_10_mb_turn_anywhere_in_a_conversational_prompt_is_dropped(cli, make_preset, tmp_path):
+    """The size rule holds for the whole prompt, not only its last user turn: a 10 MB system or few-shot turn
+    would otherwise be stored and tokenized as part of every epoch's prompt."""
+    source = tmp_path / "chat.jsonl"
+    turns = lambda system: [{"role": "system", "content": system}, {"role": "user", "content": "1+1="}]  # noqa: E731
+    with source.open("w") as f:
+        f.write(json.dumps({"prompt": turns("Be brief."), "solution": "2"}) + "\n")
+        f.write(json.dumps({"prompt": turns("x" * 10_000_000), "solution": "2"}) + "\n")
+    preset = make_preset("some/model", data={"train": {"source": str(source), "question": "prompt",
+                                                       "answer": "solution"}})
+    r = cli("prepare-data", preset, "--json")
+    assert r.code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["train_rows"] == 1 and summary["dropped"]["train"]["too_long"] == 1
+    assert (tmp_path / "runs/t/data/train.jsonl").stat().st_size < 10_000

@@ -260,9 +260,11 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         if not raw_answer:
             out.dropped["empty_answer"] += 1
             continue
-        if max(len(question), len(raw_answer)) > MAX_FIELD_CHARS:
+        # a conversational prompt is measured whole: a 10 MB system or few-shot turn is as broken as a question
+        prompt_chars = len(question) if messages is None else sum(len(m["content"]) for m in messages)
+        if max(prompt_chars, len(raw_answer)) > MAX_FIELD_CHARS:
             out.dropped["too_long"] += 1  # a 10 MB line would pass as one 10 MB prompt (and tokenize for minutes)
-            longest = max(longest, len(question), len(raw_answer))
+            longest = max(longest, prompt_chars, len(raw_answer))
             continue
         answer, solution, reason = extract_answer_field(raw_answer, answer_format)
         if answer is None:
