@@ -35,3 +35,10 @@ def test_a_malformed_gate_with_a_completions_file_exits_2_before_scoring(cli, ma
         r = cli("evaluate", preset, "--completions", completions, "--min", gate)
         assert r.code == 2 and expected in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "runs/t/eval").exists()
+
+
+def test_a_completions_line_with_a_non_text_benchmark_exits_2_naming_the_line(cli, make_preset, tmp_path):
+    preset, completions = setup(make_preset, tmp_path)
+    completions.write_text(json.dumps({"question": "0+1=", "completion": "1", "benchmark": 3}) + "\n")
+    r = cli("evaluate", preset, "--completions", completions)
+    assert r.code == 2 and "api.jsonl:1" in r.stderr and "'benchmark'" in r.stderr, r.stderr

@@ -28,6 +28,9 @@ def read_completions(path: Path) -> list[dict[str, Any]]:
             raise UserError(f"{path}:{lineno}: not a JSON object; write one object per line") from None
         if not isinstance(record, dict) or not isinstance(record.get("completion"), str):
             raise UserError(f"{path}:{lineno}: needs a string 'completion' (and 'id' or 'question')")
+        if record.get("benchmark") is not None and not isinstance(record["benchmark"], str):
+            raise UserError(f"{path}:{lineno}: 'benchmark' must be a benchmark's name (eval.benchmarks), "
+                            f"got {record['benchmark']!r}")
         if record.get("id") is None and not isinstance(record.get("question"), str):
             raise UserError(f"{path}:{lineno}: needs 'id' (the benchmark's id column, e.g. HumanEval's task_id) "
                             "or 'question'")
