@@ -28,6 +28,18 @@ ALL_STAGES = tuple(STAGE_CHECKS)
 TRL_CONFIGS = {"sft": sft_config, "rl": rl_config}
 
 
+# `pipeline.stages` step -> the stage whose checks it needs
+PIPELINE_STEPS = {"data": "data", "sft": "sft", "eval_before": "eval", "rl": "rl", "eval_after": "eval",
+                  "export": "export"}
+
+
+def check_pipeline_steps(loaded: LoadedConfig, problems: Any) -> None:
+    """The checks of the steps `pipeline.stages` runs (an sft-only pipeline needs no reward), known once loaded."""
+    steps = tuple(PIPELINE_STEPS[step] for step in loaded.cfg.pipeline.stages if step in PIPELINE_STEPS)
+    for check in checks_for(steps):
+        check(loaded, problems)
+
+
 def checks_for(stages: tuple[str, ...]) -> list[Check]:
     out: list[Check] = []
     for stage in stages:

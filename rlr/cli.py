@@ -167,10 +167,11 @@ def validate(preset: Preset, overrides: Overrides = None, json_out: Json = False
 def pipeline(preset: Preset, overrides: Overrides = None, json_out: Json = False, overwrite: Overwrite = False,
              debug: Debug = False) -> None:
     """prepare-data -> sft -> evaluate -> train-rl -> evaluate -> export, skipping completed stages."""
-    from rlr.checks import ALL_STAGES, load_experiment
+    from rlr.checks import check_pipeline_steps
+    from rlr.config.load import load_config
     from rlr.pipeline import run_pipeline
 
-    loaded = load_experiment(preset, overrides or [], stages=ALL_STAGES)
+    loaded = load_config(preset, overrides or [], checks=[check_pipeline_steps])  # the steps it runs, not all
     summary = run_pipeline(loaded, overwrite=overwrite, as_json=json_out)
     if json_out:
         _print_json(summary)
