@@ -114,3 +114,19 @@ def test_a_10_mb_turn_anywhere_in_a_conversational_prompt_is_dropped(cli, make_p
     summary = json.loads(r.stdout)
     assert summary["train_rows"] == 1 and summary["dropped"]["train"]["too_long"] == 1
     assert (tmp_path / "runs/t/data/train.jsonl").stat().st_size < 10_000
+
+
+def test_show_tests_reaches_a_conversational_prompt(cli, make_preset, tmp_path):
+    """`show_tests: N` appends the tests to the question; with a conversational prompt column the prompt is the
+    messages, so the tests went nowhere (the model was never told the function's name)."""
+    source = tmp_path / "code.jsonl"
+    source.write_text(json.dumps({"prompt": [{"role": "user", "content": "Write a function that doubles x."}],
+                                  "code": "def double(x):\n    return 2 * x",
+                                  "test_list": ["assert double(2) == 4", "assert double(0) == 0"]}) + "\n")
+    preset = make_preset("some/model", template={"system": "none", "answer_format": "none", "chat": True},
+                         data={"train": {"source": str(source), "question": "prompt", "answer": "code",
+                                         "solution": "code", "tests": "test_list", "show_tests": 1}})
+    r = cli("prepare-data", preset)
+    assert r.code == 0, r.stderr
+    row = json.loads((tmp_path / "runs/t/data/train.jsonl").read_text().splitlines()[0])
+    assert row["prompt"][-1]["content"].endswith("Your code should pass these tests:\nassert double(2) == 4")

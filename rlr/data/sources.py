@@ -282,6 +282,9 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
             if spec.show_tests:
                 shown = "\n".join(tests[: spec.show_tests])
                 question = f"{question}\nYour code should pass these tests:\n{shown}"
+                if messages is not None:  # the prompt is the messages: the tests go to their last user turn
+                    messages[-1]["content"] = f"{messages[-1]['content'].rstrip()}\nYour code should pass these " \
+                                              f"tests:\n{shown}"
         extras = {k: v for k, v in record.items() if k not in used and _short_scalar(v)}
         if extras:
             meta["fields"] = extras  # e.g. MATH's level/type: lets evaluate and reports slice by them
