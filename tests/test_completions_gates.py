@@ -43,3 +43,11 @@ def test_a_completions_line_with_a_non_text_benchmark_exits_2_naming_the_line(cl
     completions.write_text(json.dumps({"question": "0+1=", "completion": "1", "benchmark": 3}) + "\n")
     r = cli("evaluate", preset, "--completions", completions)
     assert r.code == 2 and "api.jsonl:1" in r.stderr and "'benchmark'" in r.stderr, r.stderr
+
+
+def test_a_completion_past_the_limit_names_the_limit(cli, make_preset, tmp_path):
+    """With eval.limit (or --limit) only the first N problems are loaded: a full completions file then "matched no
+    problem" with no word about the limit."""
+    preset, completions = setup(make_preset, tmp_path)
+    r = cli("evaluate", preset, "--completions", completions, "--limit", "2")
+    assert r.code == 2 and "matches no problem" in r.stderr and "--limit 2" in r.stderr, r.stderr

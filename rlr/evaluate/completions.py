@@ -40,7 +40,8 @@ def read_completions(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def _match(records: list[dict[str, Any]], benchmarks: list[Any], path: Path) -> dict[str, dict[int, list[str]]]:
+def _match(records: list[dict[str, Any]], benchmarks: list[Any], path: Path, limit: int | None = None
+           ) -> dict[str, dict[int, list[str]]]:
     from rlr.evaluate.benchmarks import question_text
 
     index: dict[tuple[str, str, str], int] = {}
@@ -56,14 +57,16 @@ def _match(records: list[dict[str, Any]], benchmarks: list[Any], path: Path) -> 
         kind, value = ("id", str(record["id"])) if record.get("id") is not None else ("question", record["question"])
         hits = [(name, index[(name, kind, value)]) for name in names if (name, kind, value) in index]
         if not hits:
+            limited = (f" among the first {limit} (--limit {limit} / eval.limit keeps only those; raise or drop it)"
+                       if limit is not None else "")
             raise UserError(f"{path}: completion {n} ({kind} {value[:60]!r}) matches no problem of "
-                            f"{', '.join(names)}; check the id/question (or the benchmark name)")
+                            f"{', '.join(names)}{limited}; check the id/question (or the benchmark name)")
         name, i = hits[0]
         out[name].setdefault(i, []).append(record["completion"])
     return out
 
 
-def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: Path
+def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: Path, limit: int | None = None
                            ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the --json summary, the metrics per benchmark that `--min` gates read)."""
     from rlr.config.coerce import to_dict
@@ -76,7 +79,7 @@ def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: 
 
     cfg = loaded.cfg
     records = read_completions(path)
-    matched = _match(records, benchmarks, path)  # bad input is refused before anything is written
+    matched = _match(records, benchmarks, path, limit)  # bad input is refused before anything is written
     label = "completions-" + sanitize(path.stem)
     stage = StageRun(run_root(cfg), f"eval/{label}")
     inputs = completions_inputs(path, records, benchmarks, cfg)

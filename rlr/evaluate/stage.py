@@ -172,7 +172,7 @@ def run_evaluate(loaded: Any, opts: EvaluateOptions) -> dict[str, Any]:
 
         for bench in benchmarks:
             load_rows(bench, loaded, limit)
-        summary, per_bench = score_completions_file(loaded, opts, benchmarks, Path(opts.completions))
+        summary, per_bench = score_completions_file(loaded, opts, benchmarks, Path(opts.completions), limit)
         failures = check_gates(gates, {Path(summary["eval_dir"]).name: {"benchmarks": per_bench}})
         summary.update(gates=[f"{g.key}>={g.threshold}" for g in gates], gate_failures=failures,
                        wall_s=round(time.time() - started, 2))
