@@ -193,8 +193,11 @@ def report(run_dirs: Annotated[list[Path], typer.Argument(help="One or more runs
            out: Annotated[Path | None, typer.Option(help="Output directory (default: <first run>/report).")] = None,
            debug: Debug = False) -> None:
     """Plots (PNG) and a markdown summary of one run or several overlaid."""
+    from rlr.disk import check_writable
     from rlr.report.stage import write_report
 
+    if out is not None:
+        check_writable(out, key="--out")
     path = write_report(run_dirs, out)
     typer.echo(str(path))
 
@@ -213,8 +216,10 @@ def tiny_model(out_dir: Annotated[Path, typer.Argument(help="Directory to write 
             typer.echo(f"{out_dir} already holds a model; keeping it (pass --overwrite to rebuild)", err=True)
             return
         raise UserError(f"{out_dir} exists and is not empty; choose another directory or pass --overwrite")
+    from rlr.disk import check_writable
     from rlr.models.tiny import build_tiny_model, count_parameters
 
+    check_writable(out_dir, key="tiny-model DIR")
     path = build_tiny_model(out_dir, size=size, seed=seed)
     typer.echo(f"wrote {path} ({count_parameters(path):,} parameters)", err=True)
 
