@@ -18,13 +18,26 @@ from rlr.train import rl_config, sft_config
 STAGE_CHECKS: dict[str, tuple[Check, ...]] = {
     "data": (check_sources,),
     "sft": (check_sources, sft_config.check),
-    "rl": (check_sources, rl_config.check),
-    "eval": (check_sources,),
+    "rl": (check_sources, rl_config.check_reward_specs, rl_config.check),
+    # evaluate scores with the rewards' verifier settings (math-verify's precision, ...): a bad arg is bad input
+    "eval": (check_sources, rl_config.check_reward_specs),
     "export": (),
 }
 ALL_STAGES = tuple(STAGE_CHECKS)
 # training stage -> its TRL config builder (`rlr validate` shows and builds each)
 TRL_CONFIGS = {"sft": sft_config, "rl": rl_config}
+
+
+# `pipeline.stages` step -> the stage whose checks it needs
+PIPELINE_STEPS = {"data": "data", "sft": "sft", "eval_before": "eval", "rl": "rl", "eval_after": "eval",
+                  "export": "export"}
+
+
+def check_pipeline_steps(loaded: LoadedConfig, problems: Any) -> None:
+    """The checks of the steps `pipeline.stages` runs (an sft-only pipeline needs no reward), known once loaded."""
+    steps = tuple(PIPELINE_STEPS[step] for step in loaded.cfg.pipeline.stages if step in PIPELINE_STEPS)
+    for check in checks_for(steps):
+        check(loaded, problems)
 
 
 def checks_for(stages: tuple[str, ...]) -> list[Check]:

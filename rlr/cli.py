@@ -196,10 +196,11 @@ def estimate(preset: Preset, overrides: Overrides = None, json_out: Json = False
 def pipeline(preset: Preset, overrides: Overrides = None, json_out: Json = False, overwrite: Overwrite = False,
              debug: Debug = False) -> None:
     """prepare-data -> sft -> evaluate -> train-rl -> evaluate -> export, skipping completed stages."""
-    from rlr.checks import ALL_STAGES, load_experiment
+    from rlr.checks import check_pipeline_steps
+    from rlr.config.load import load_config
     from rlr.pipeline import run_pipeline
 
-    loaded = load_experiment(preset, overrides or [], stages=ALL_STAGES)
+    loaded = load_config(preset, overrides or [], checks=[check_pipeline_steps])  # the steps it runs, not all
     summary = run_pipeline(loaded, overwrite=overwrite, as_json=json_out)
     if json_out:
         _print_json(summary)
@@ -221,8 +222,11 @@ def report(run_dirs: Annotated[list[Path], typer.Argument(help="One or more runs
            out: Annotated[Path | None, typer.Option(help="Output directory (default: <first run>/report).")] = None,
            debug: Debug = False) -> None:
     """Plots (PNG) and a markdown summary of one run or several overlaid."""
+    from rlr.disk import check_writable
     from rlr.report.stage import write_report
 
+    if out is not None:
+        check_writable(out, key="--out")
     path = write_report(run_dirs, out)
     typer.echo(str(path))
 
@@ -244,8 +248,10 @@ def tiny_model(out_dir: Annotated[Path, typer.Argument(help="Directory to write 
             typer.echo(f"{out_dir} already holds a model; keeping it (pass --overwrite to rebuild)", err=True)
             return
         raise UserError(f"{out_dir} exists and is not empty; choose another directory or pass --overwrite")
+    from rlr.disk import check_writable
     from rlr.models.tiny import build_tiny_model, count_parameters
 
+    check_writable(out_dir, key="tiny-model DIR")
     path = build_tiny_model(out_dir, size=size, seed=seed, max_positions=max_positions)
     typer.echo(f"wrote {path} ({count_parameters(path):,} parameters)", err=True)
 

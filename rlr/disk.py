@@ -41,15 +41,16 @@ def check_writable(path: Path, key: str = "run.output_dir") -> None:
     """Refuse before anything is written: root ignores permission bits, so os.access() would say yes to a
     read-only mount; creating a file is the only honest probe."""
     where = existing_ancestor(path)
+    example = f" (e.g. {key}=runs)" if "." in key and not key.startswith("-") else ""  # a config key takes one
     try:
         fd, probe = tempfile.mkstemp(dir=where, prefix=".rlr-write-probe-")
     except OSError as e:
         if e.errno in DENIED_ERRNOS:
-            raise UserError(f"{key}: cannot write to {where} ({os.strerror(e.errno)}); choose a writable directory "
-                            f"(e.g. {key}=runs) or fix its permissions") from e
+            raise UserError(f"{key}: cannot write to {where} ({os.strerror(e.errno)}); choose a writable directory"
+                            f"{example} or fix its permissions") from e
         if e.errno in FULL_ERRNOS:
             raise UserError(f"{key}: {where} has no space left ({free_text(where)}); free space or choose another "
-                            f"disk ({key}=...)") from e
+                            f"disk{example}") from e
         raise
     os.close(fd)
     os.unlink(probe)

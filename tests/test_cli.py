@@ -128,3 +128,13 @@ def test_more_bad_input_exits_2_naming_the_fix(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("RLR_PRESETS", str(tmp_path / "nowhere"))
     r = cli("presets", "list")
     assert r.code == 2 and "RLR_PRESETS=" in r.stderr and "is not a directory" in r.stderr
+
+
+def test_a_preset_library_without_algorithms_says_so(cli, make_preset, tmp_path, monkeypatch):
+    """RLR_PRESETS at a library of one's own presets: every RL preset failed with "unknown algorithm 'grpo'
+    (available: )", which names neither the library nor the fix."""
+    (tmp_path / "lib").mkdir()
+    monkeypatch.setenv("RLR_PRESETS", str(tmp_path / "lib"))
+    r = cli("validate", make_preset())
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:") or line.startswith("  -")]
+    assert r.code == 2 and any(f"RLR_PRESETS={tmp_path / 'lib'} has no algorithms/" in e for e in errors), r.stderr

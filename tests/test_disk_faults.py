@@ -191,3 +191,19 @@ def test_a_checkpoint_cut_off_mid_save_is_passed_over_by_resume(tmp_path, micro_
     got = json.loads(resumed.stdout)
     assert got["steps"] == expected["steps"] == 12
     assert got["final_loss"] == pytest.approx(expected["final_loss"], rel=1e-5, abs=1e-6)
+
+
+def test_tiny_model_report_and_export_out_on_a_read_only_dir_exit_2_naming_their_own_argument(tmp_path, tmpfs,
+                                                                                            micro_model):
+    """They write outside the run directory, so the message named run.output_dir (tiny-model and report: exit 1)."""
+    disk = tmpfs("1m")
+    remount(disk, "ro")
+    r = rlr("tiny-model", str(disk / "tiny"))
+    assert r.returncode == 2 and "tiny-model DIR: cannot write to" in one_line(r) and "run.output_dir" not in r.stderr
+    run = tmp_path / "runs/x"
+    (run / "rl").mkdir(parents=True)
+    r = rlr("report", str(run), "--out", str(disk / "report"))
+    assert r.returncode == 2 and "--out: cannot write to" in one_line(r) and "run.output_dir" not in r.stderr
+    r = rlr("export", str(preset(tmp_path, micro_model, tmp_path / "runs")), "--from", str(micro_model),
+            "--out", str(disk / "export"))
+    assert r.returncode == 2 and "--out: cannot write to" in one_line(r) and "run.output_dir" not in r.stderr

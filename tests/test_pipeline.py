@@ -93,3 +93,15 @@ def test_quickstart_lifts_sampled_accuracy_for_every_seed(seed, tmp_path):
           f"{after['sampled']:.3f} {after['sampled_ci']}")
     assert after["sampled"] - before["sampled"] >= 0.15
     assert after["sampled_ci"][0] > before["sampled_ci"][1]  # the intervals do not overlap
+
+
+def test_a_pipeline_without_rl_needs_no_reward(cli, make_preset, tmp_path):
+    """`pipeline.stages` without rl (prepare data, SFT, export: a distillation run) checks the stages it runs; it was
+    refused for having no rewards, which only train-rl needs."""
+    preset = make_preset("some/model", rewards=[], pipeline={"stages": ["data"]})
+    r = cli("pipeline", preset, "--json")
+    assert r.code == 0, r.stderr
+    assert (tmp_path / "runs/t/data/train.jsonl").is_file()
+    refused = cli("pipeline", make_preset("some/model", name="rl", rewards=[], pipeline={"stages": ["data", "rl"]}))
+    assert refused.code == 2 and "train-rl needs at least one reward" in refused.stderr
+    assert not (tmp_path / "runs/rl").exists()

@@ -127,6 +127,19 @@ def test_rewards_check_cli_with_a_completions_file(cli, make_preset, tmp_path) -
     assert any("no final answer found in 1 of 3" in w for w in summary["warnings"])
 
 
+@pytest.mark.parametrize(("line", "expected"), [
+    ({"row": "abc", "completion": "4"}, "completions.jsonl:1: 'row' must be an index into the train split"),
+    ({"answer": "4", "completions": "<think>2+2</think> 4"}, "completions.jsonl:1: 'completions' must be a list"),
+])
+def test_rewards_check_completions_file_with_wrong_types_exits_2_naming_the_line(line, expected, cli, make_preset,
+                                                                                  tmp_path) -> None:
+    """A string under `completions` was scored as one completion per character; a non-integer `row` was exit 1."""
+    path = tmp_path / "completions.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    result = cli("rewards", "check", make_preset(), "--completions", path)
+    assert result.code == 2 and expected in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
 def test_rewards_check_cli_samples_from_the_model(cli, make_preset, micro_model) -> None:
     preset = make_preset(model=micro_model, rewards=[{"name": "accuracy"}, {"name": "overlong"}],
                          rl={"trainer": {"max_completion_length": 8}})  # fmt: skip

@@ -101,3 +101,20 @@ def test_a_torn_metrics_line_is_skipped(tmp_path):
     assert run.read_metrics() == [{"step": 1, "reward": 0.5}]
     run.log_metrics({"step": 2, "reward": 0.75})  # the resumed run's next line starts on a line of its own
     assert run.read_metrics() == [{"step": 1, "reward": 0.5}, {"step": 2, "reward": 0.75}]
+
+
+def test_atomic_writes_get_the_umask_mode_not_mkstemp_0600(tmp_path):
+    """manifest.json, config.yaml, results.json, samples.jsonl: readable by a team like train.jsonl is (mkstemp
+    creates 0600; on a shared cluster nobody else could read a run's results)."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "results.json", {"a": 1})
+        run = StageRun(tmp_path / "run", "sft")
+        run.start(config={"x": 1}, overwrite=False, resume=False)
+        run.finish("complete")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "results.json", tmp_path / "run/sft/manifest.json", tmp_path / "run/sft/config.yaml"):
+        assert path.stat().st_mode & 0o777 == 0o644, path

@@ -7,6 +7,7 @@ errors can name the file a bad key came from.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +144,11 @@ def load_bundle(name: str) -> dict[str, Any]:
     if not path.is_file() and name.lower() == "ppo":
         raise UserError("rl.algorithm: ppo (with a learned critic) is not in TRL 1.16, so rlr has no bundle for it; "
                         "the critic-free family is: grpo, dr_grpo, dapo, gspo, rloo, reinforce_pp")
+    if not path.is_file() and not algorithm_names():  # RLR_PRESETS at a library of one's own presets only
+        where = f"RLR_PRESETS={presets_dir()}" if os.environ.get("RLR_PRESETS") else str(presets_dir())
+        raise UserError(f"rl.algorithm: {name} is a bundle of the preset library, and {where} has no algorithms/; "
+                        "copy rlr's presets/algorithms/ (and benchmarks/) into it, or unset RLR_PRESETS and refer to "
+                        "your presets by path")
     if not path.is_file():
         raise UserError(
             f"rl.algorithm: unknown algorithm '{name}'{suggest(name, algorithm_names())} "

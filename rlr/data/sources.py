@@ -163,8 +163,15 @@ def read_file(path: Path, key: str = "data.train[0]") -> tuple[list[dict[str, An
     return records, columns
 
 
+_CSV_FIELD_LIMIT = 2**31 - 1  # the largest a C long holds everywhere csv runs
+
+
 def _csv_records(path: Path) -> list[dict[str, Any]]:
     """Strict quoting: a lenient reader let one unterminated quote swallow the rest of the file into one field."""
+    # csv's default field limit (131,072 characters) refused a long but usable question as a quoting error; an
+    # oversized field is dropped as `too_long` by map_records, as in every other file type. The limit is global
+    # state of the csv module, so it is restored for the caller.
+    previous = csv.field_size_limit(_CSV_FIELD_LIMIT)
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f, strict=True)
         records: list[dict[str, Any]] = []
@@ -175,6 +182,8 @@ def _csv_records(path: Path) -> list[dict[str, Any]]:
             raise UserError(f"cannot read {path}: {e} in the record after data row {len(records)} (an unterminated "
                             "or stray quote?); quote fields that hold commas, quotes or newlines, doubling inner "
                             "quotes") from None
+        finally:
+            csv.field_size_limit(previous)
     short = sum(1 for r in records if None in r.values())
     if short:
         raise UserError(f"cannot read {path}: {short} row(s) have fewer fields than the header "
@@ -258,9 +267,11 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
         if not raw_answer:
             out.dropped["empty_answer"] += 1
             continue
-        if max(len(question), len(raw_answer)) > MAX_FIELD_CHARS:
+        # a conversational prompt is measured whole: a 10 MB system or few-shot turn is as broken as a question
+        prompt_chars = len(question) if messages is None else sum(len(m["content"]) for m in messages)
+        if max(prompt_chars, len(raw_answer)) > MAX_FIELD_CHARS:
             out.dropped["too_long"] += 1  # a 10 MB line would pass as one 10 MB prompt (and tokenize for minutes)
-            longest = max(longest, len(question), len(raw_answer))
+            longest = max(longest, prompt_chars, len(raw_answer))
             continue
         answer, solution, reason = extract_answer_field(raw_answer, answer_format)
         if answer is None:
@@ -278,6 +289,9 @@ def map_records(records: list[Any], columns: list[str], spec: SourceSpec, *, whe
             if spec.show_tests:
                 shown = "\n".join(tests[: spec.show_tests])
                 question = f"{question}\nYour code should pass these tests:\n{shown}"
+                if messages is not None:  # the prompt is the messages: the tests go to their last user turn
+                    messages[-1]["content"] = f"{messages[-1]['content'].rstrip()}\nYour code should pass these " \
+                                              f"tests:\n{shown}"
         extras = {k: v for k, v in record.items() if k not in used and _short_scalar(v)}
         if extras:
             meta["fields"] = extras  # e.g. MATH's level/type: lets evaluate and reports slice by them

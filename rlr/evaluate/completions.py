@@ -28,6 +28,9 @@ def read_completions(path: Path) -> list[dict[str, Any]]:
             raise UserError(f"{path}:{lineno}: not a JSON object; write one object per line") from None
         if not isinstance(record, dict) or not isinstance(record.get("completion"), str):
             raise UserError(f"{path}:{lineno}: needs a string 'completion' (and 'id' or 'question')")
+        if record.get("benchmark") is not None and not isinstance(record["benchmark"], str):
+            raise UserError(f"{path}:{lineno}: 'benchmark' must be a benchmark's name (eval.benchmarks), "
+                            f"got {record['benchmark']!r}")
         if record.get("id") is None and not isinstance(record.get("question"), str):
             raise UserError(f"{path}:{lineno}: needs 'id' (the benchmark's id column, e.g. HumanEval's task_id) "
                             "or 'question'")
@@ -37,7 +40,8 @@ def read_completions(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def _match(records: list[dict[str, Any]], benchmarks: list[Any], path: Path) -> dict[str, dict[int, list[str]]]:
+def _match(records: list[dict[str, Any]], benchmarks: list[Any], path: Path, limit: int | None = None
+           ) -> dict[str, dict[int, list[str]]]:
     from rlr.evaluate.benchmarks import question_text
 
     index: dict[tuple[str, str, str], int] = {}
@@ -53,14 +57,18 @@ def _match(records: list[dict[str, Any]], benchmarks: list[Any], path: Path) -> 
         kind, value = ("id", str(record["id"])) if record.get("id") is not None else ("question", record["question"])
         hits = [(name, index[(name, kind, value)]) for name in names if (name, kind, value) in index]
         if not hits:
+            limited = (f" among the first {limit} (--limit {limit} / eval.limit keeps only those; raise or drop it)"
+                       if limit is not None else "")
             raise UserError(f"{path}: completion {n} ({kind} {value[:60]!r}) matches no problem of "
-                            f"{', '.join(names)}; check the id/question (or the benchmark name)")
+                            f"{', '.join(names)}{limited}; check the id/question (or the benchmark name)")
         name, i = hits[0]
         out[name].setdefault(i, []).append(record["completion"])
     return out
 
 
-def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: Path) -> dict[str, Any]:
+def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: Path, limit: int | None = None
+                           ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the --json summary, the metrics per benchmark that `--min` gates read)."""
     from rlr.config.coerce import to_dict
     from rlr.console import stderr
     from rlr.evaluate.benchmarks import sanitize
@@ -71,14 +79,15 @@ def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: 
 
     cfg = loaded.cfg
     records = read_completions(path)
-    matched = _match(records, benchmarks, path)  # bad input is refused before anything is written
+    matched = _match(records, benchmarks, path, limit)  # bad input is refused before anything is written
     label = "completions-" + sanitize(path.stem)
     stage = StageRun(run_root(cfg), f"eval/{label}")
     inputs = completions_inputs(path, records, benchmarks, cfg)
     if stage.is_complete() and not opts.overwrite and stage.manifest().get("inputs") == inputs:
         stderr.print(f"{stage.path}: complete for the same file (sha256) and verifier, reusing its results "
                      "(--overwrite rescores)")
-        return _summary(stage.path, path, json.loads((stage.path / "results.json").read_text())["benchmarks"])
+        per_bench = json.loads((stage.path / "results.json").read_text())["benchmarks"]
+        return _summary(stage.path, path, per_bench), per_bench
     # rescoring is cheap and has nothing to resume: an unfinished stage is redone; a complete one of another file
     # or verifier needs --overwrite, as every stage does
     stage.start(config=to_dict(cfg), overwrite=opts.overwrite or not stage.is_complete(), resume=False,
@@ -90,7 +99,7 @@ def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: 
         atomic_write_json(stage.path / "results.json", result)
         stage.finish("complete", outputs={"results": "results.json", "samples": "samples.jsonl"})
     write_comparison(stage.path.parent)
-    return _summary(stage.path, path, result["benchmarks"])
+    return _summary(stage.path, path, result["benchmarks"]), result["benchmarks"]
 
 
 def completions_inputs(path: Path, records: list[dict[str, Any]], benchmarks: list[Any], cfg: Any) -> dict[str, Any]:

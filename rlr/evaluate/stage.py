@@ -164,14 +164,20 @@ def run_evaluate(loaded: Any, opts: EvaluateOptions) -> dict[str, Any]:
         raise UserError(f"--limit {limit}: give a positive number of problems")
     # eval.k <= eval.samples is checked once, when the config loads (EvalSection.rules in rlr/config/schema.py)
     benchmarks = resolve_benchmarks(list(ev.benchmarks), loaded.base_dir)
+    # gates are parsed before anything is scored, for completions files too (no greedy run there)
+    gates = parse_gates(list(opts.mins), [b.name for b in benchmarks],
+                        metric_names(list(ev.k), ev.greedy and opts.completions is None))
     if opts.completions is not None:  # completions generated elsewhere: score them, no model
         from rlr.evaluate.completions import score_completions_file
 
         for bench in benchmarks:
             load_rows(bench, loaded, limit)
-        return score_completions_file(loaded, opts, benchmarks, Path(opts.completions))
-    gates = parse_gates(list(opts.mins), [b.name for b in benchmarks],
-                        metric_names(list(ev.k), ev.greedy))
+        summary, per_bench = score_completions_file(loaded, opts, benchmarks, Path(opts.completions), limit)
+        failures = check_gates(gates, {Path(summary["eval_dir"]).name: {"benchmarks": per_bench}})
+        summary.update(gates=[f"{g.key}>={g.threshold}" for g in gates], gate_failures=failures,
+                       wall_s=round(time.time() - started, 2))
+        raise_on_failures(failures, summary)
+        return summary
     if ev.backend == "vllm":
         from rlr.evaluate.generate import check_vllm_available
 

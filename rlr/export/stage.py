@@ -137,6 +137,10 @@ def run_export(loaded: LoadedConfig, opts: ExportOptions) -> dict[str, Any]:
                         "works on the merged lower stage, so it cannot be exported alone: set export.merge_lora=true")
     dtype = export_dtype(cfg.export.dtype, source)
 
+    if out:  # a read-only --out is the flag's fault, not run.output_dir's (which the stage check would name)
+        from rlr.disk import check_writable
+
+        check_writable(target, key="--out")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -150,9 +150,12 @@ def _smooth(values: list[float]) -> list[float]:
 
 def _save(fig: Any, path: Path) -> None:
     """Write a PNG atomically: a reader never sees half an image, and a failed render keeps the old one."""
+    from rlr.files import default_file_mode
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png.tmp")
     os.close(fd)
     try:
+        os.chmod(tmp, default_file_mode())  # mkstemp's 0600 would hide the plots from the rest of a team
         fig.savefig(tmp, format="png", dpi=100)
         os.replace(tmp, path)
     except BaseException:

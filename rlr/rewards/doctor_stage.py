@@ -38,7 +38,12 @@ def read_completions_file(path: Path, train_rows: Any) -> tuple[list[dict[str, A
             texts = item["completions"] if "completions" in item else [item["completion"]]
         except (ValueError, KeyError, TypeError):
             raise UserError(f"{path}:{number}: expected a JSON object with 'completion' or 'completions'") from None
+        if not isinstance(texts, list):  # a string would be scored as one completion per character
+            raise UserError(f"{path}:{number}: 'completions' must be a list of strings (or give one 'completion')")
         if "row" in item:
+            if isinstance(item["row"], bool) or not isinstance(item["row"], int):
+                raise UserError(f"{path}:{number}: 'row' must be an index into the train split (an integer), "
+                                f"got {item['row']!r}")
             prepared = prepared if prepared is not None else train_rows()
             if not 0 <= int(item["row"]) < len(prepared):
                 raise UserError(

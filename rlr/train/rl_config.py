@@ -16,11 +16,18 @@ from rlr.train.trainers import build_config, config_class
 
 
 def check_rewards(loaded: Any, problems: Problems) -> None:
-    from rlr.rewards.registry import reward_spec_problems, with_length_defaults
-
     if not loaded.cfg.rewards:
         problems.add("rewards", "train-rl needs at least one reward, e.g. rewards: [{name: math_accuracy}] "
                      "(`rlr rewards list` shows the built-ins)")
+        return
+    # each reward's own args: check_reward_specs, run for this stage by rlr.checks (evaluate runs it too)
+
+
+def check_reward_specs(loaded: Any, problems: Problems) -> None:
+    """Each listed reward builds with its args (none listed is fine here: evaluate scores without them)."""
+    from rlr.rewards.registry import reward_spec_problems, with_length_defaults
+
+    if not loaded.cfg.rewards:
         return
     budget = loaded.cfg.rl.trainer.get("max_completion_length") or 256  # TRL's default
     for key, message in reward_spec_problems(with_length_defaults(loaded.cfg.rewards, int(budget)), loaded.base_dir):
