@@ -92,10 +92,13 @@ def write_failure(exc: BaseException) -> str | None:
         except OSError:
             pass
     place = str(where) if where is not None else "the output directory"
-    if errnos & FULL_ERRNOS or any(t in text for t in FULL_TEXT) or low_space:
+    # Low space alone is not proof: an unrelated error (a bad value) raised on a nearly full disk keeps its words.
+    writing_failed = bool(errnos) or any(t in text for t in ("write", "serializ", "save", "flush"))
+    if errnos & FULL_ERRNOS or any(t in text for t in FULL_TEXT) or (low_space and writing_failed):
         return (f"no space left on the device while writing {place} ({free_text(where) if where else 'full'}); "
-                "free space or move run.output_dir to another disk, then rerun with --resume (complete checkpoints "
-                "and finished stages are kept; a checkpoint cut off mid-save is skipped)")
+                "free space or move run.output_dir to another disk, then rerun with --resume (finished stages and "
+                "complete checkpoints are kept; a checkpoint cut off mid-save is skipped; with no complete "
+                "checkpoint, --overwrite starts the stage over)")
     if errnos & {errno.EROFS}:
         return f"{place} is on a read-only file system; choose a writable run.output_dir"
     return None

@@ -207,3 +207,19 @@ def test_tiny_model_report_and_export_out_on_a_read_only_dir_exit_2_naming_their
     r = rlr("export", str(preset(tmp_path, micro_model, tmp_path / "runs")), "--from", str(micro_model),
             "--out", str(disk / "export"))
     assert r.returncode == 2 and "--out: cannot write to" in one_line(r) and "run.output_dir" not in r.stderr
+
+
+def test_an_unrelated_error_on_a_nearly_full_disk_keeps_its_own_words(tmp_path, monkeypatch):
+    from rlr import disk
+
+    class Usage:
+        free, total = 1000, 10_000_000
+
+    monkeypatch.setattr(disk.shutil, "disk_usage", lambda path: Usage)
+    disk.writing(tmp_path)
+    try:
+        assert disk.write_failure(ValueError("learning_rate must be positive")) is None
+        assert "no space left" in disk.write_failure(RuntimeError("PytorchStreamWriter failed writing file data/0"))
+        assert "no space left" in disk.write_failure(OSError(28, "No space left on device"))
+    finally:
+        disk.writing(None)

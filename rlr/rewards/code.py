@@ -62,8 +62,10 @@ class CodeTests(Reward):
     def __init__(self, timeout_s: float = 5.0, memory_mb: int = 512, workers: int = 2,
                  test_timeout_s: float | None = None) -> None:
         super().__init__()
-        if test_timeout_s is not None and not 0 < test_timeout_s:
-            raise ValueError("test_timeout_s must be > 0 (seconds per test), or null for no per-test limit")
+        if test_timeout_s is not None and (isinstance(test_timeout_s, bool)
+                                           or not isinstance(test_timeout_s, (int, float)) or not 0 < test_timeout_s):
+            raise ValueError(f"test_timeout_s must be a number > 0 (seconds per test), or null for no per-test "
+                             f"limit; got {test_timeout_s!r}")
         self.timeout_s, self.memory_mb, self.workers = timeout_s, memory_mb, workers
         # each test case's own limit: one slow or hung case fails alone instead of using up timeout_s, the
         # limit of the whole run, and taking the tests after it down too
