@@ -56,6 +56,8 @@ def test_solution_passes_its_tests_in_the_sandbox_and_wrong_code_fails() -> None
     # and as evaluate scores the rows prepare-data writes (task "code"): the same verdict
     assert score_correctness(completions[:7], [""] * 7, ["code"] * 7, metas[:7]) == [1.0] * 6 + [0.0]
     assert get_task("pyfunc").verify(rows[0]["solution"], rows[0]["answer"], rows[0]["meta"]) == 1.0
+    # a GRPO group of identical samples is one verdict, given to each of them (and a different text its own)
+    assert CodeTests()([rows[0]["solution"]] * 8 + [wrong[0]], meta=[rows[0]["meta"]] * 9) == [1.0] * 8 + [0.0]
 
 
 def test_knobs_are_declared_and_checked() -> None:

@@ -76,7 +76,7 @@ class TemplateSection:
 
 @dataclass
 class SourceSpec:
-    source: str = doc("hf:<dataset id>, a local .jsonl/.json/.parquet/.csv file, task:<arithmetic|countdown>, "
+    source: str = doc("hf:<dataset id>, a local .jsonl/.json/.parquet/.csv file, task:<arithmetic|countdown|pyfunc>, "
                       "or gym:<reasoning-gym env>.", "")
     config: str | None = doc("Dataset config name (hub datasets), e.g. 'main' for openai/gsm8k.")
     split: str = doc("Dataset split to read.", "train")
