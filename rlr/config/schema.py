@@ -76,8 +76,9 @@ class TemplateSection:
 
 @dataclass
 class SourceSpec:
-    source: str = doc("hf:<dataset id>, a local .jsonl/.json/.parquet/.csv file, task:<arithmetic|countdown>, "
-                      "gym:<reasoning-gym env>, or env:<shipped environment> (its own prompts).", "")
+    source: str = doc("hf:<dataset id>, a local .jsonl/.json/.parquet/.csv file, "
+                      "task:<arithmetic|countdown|pyfunc>, gym:<reasoning-gym env>, or env:<shipped environment> "
+                      "(its own prompts).", "")
     config: str | None = doc("Dataset config name (hub datasets), e.g. 'main' for openai/gsm8k.")
     split: str = doc("Dataset split to read.", "train")
     question: str = doc("Column holding the question text, or a conversational prompt (a list of {role, content} "

@@ -106,7 +106,7 @@ def _procedural(spec: SourceSpec, seed: int, split_role: str, exclude: set[str] 
                    "problems (ask for fewer rows or a harder setting to avoid it)")
         generated = task.generate(n, seed, exclude=exclude, unique=False)
         repeats = True
-    task_name = spec.task or name
+    task_name = spec.task or getattr(task, "scored_as", None) or name
     rows = [{"question": r["question"], "answer": str(r["answer"]), "solution": r.get("solution"),
              "task": task_name, "meta": r.get("meta") or {}} for r in generated]
     return SourceRows(name=spec.source, rows=rows, repeats=repeats, warnings=[warning] if repeats else [])

@@ -78,18 +78,26 @@ class CodeTests(Reward):
             row_tests(t, m) for t, m in zip(column(kwargs, "tests", n), column(kwargs, "meta", n), strict=True)
         ]
         rewards: list[float | None] = [None if t is None else 0.0 for t in all_tests]
-        jobs, indices = [], []
+        # One verdict per distinct (program, tests) in the call: a group of GRPO samples is often the same text
+        # (a small model's, nearly always), and a verdict costs two sandboxes.
+        jobs: list[JudgedJob] = []
+        slot: dict[tuple[str, tuple[str, ...]], int] = {}
+        owners: list[tuple[int, int]] = []  # (completion index, job index)
         for i, (text, tests) in enumerate(zip(texts, all_tests, strict=True)):
             code = extract_code(text)
             if tests is None or code is None:
                 continue
-            indices.append(i)
-            jobs.append(JudgedJob(program=code, tests=tests, test_timeout_s=self.test_timeout_s))
+            key = (code, tuple(tests))
+            if key not in slot:
+                slot[key] = len(jobs)
+                jobs.append(JudgedJob(program=code, tests=tests, test_timeout_s=self.test_timeout_s))
+            owners.append((i, slot[key]))
         try:
             results = run_judged_many(jobs, workers=self.workers, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
         except Exception:  # noqa: BLE001 - a reward that breaks scores 0; it must never stop training
             log.exception("code_tests: the sandbox failed; these completions score 0")
             results = [None] * len(jobs)
-        for i, result in zip(indices, results, strict=True):
+        for i, j in owners:
+            result = results[j]
             rewards[i] = result.fraction if result is not None else 0.0
         return rewards

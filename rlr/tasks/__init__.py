@@ -18,12 +18,14 @@ from rlr.errors import UserError
 from rlr.tasks.arithmetic import ArithmeticTask
 from rlr.tasks.base import Knob, ProceduralTask
 from rlr.tasks.countdown import CountdownTask
+from rlr.tasks.pyfunc import PyFuncTask
 
 __all__ = ["TASKS", "Knob", "ProceduralTask", "get_task", "get_verifier", "task_knobs", "GYM_PREFIX"]
 
 TASKS: dict[str, type[ProceduralTask]] = {
     "arithmetic": ArithmeticTask,
     "countdown": CountdownTask,
+    "pyfunc": PyFuncTask,
 }
 GYM_PREFIX = "gym:"
 

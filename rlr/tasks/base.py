@@ -44,6 +44,9 @@ class ProceduralTask:
     """Base class: subclasses are dataclasses whose fields are knobs, and implement `make_row` and `verify`."""
 
     name: ClassVar[str] = ""
+    #: the `task` its rows are scored as, when another verifier owns them (pyfunc's rows are `code` rows);
+    #: None: the task itself
+    scored_as: ClassVar[str | None] = None
 
     @classmethod
     def knobs(cls) -> dict[str, Knob]:
