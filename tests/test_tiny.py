@@ -39,7 +39,11 @@ def test_tiny_chat_template_renders_and_parses_tool_calls_the_way_trl_does(micro
     from transformers import AutoTokenizer
     from trl.chat_template_utils import is_chat_template_prefix_preserving, parse_response, supports_tool_calling
 
-    tok = AutoTokenizer.from_pretrained(micro_model)  # response_template came back from tokenizer_config.json
+    from rlr.models.tiny import attach_tool_parser
+
+    tok = AutoTokenizer.from_pretrained(micro_model)
+    assert getattr(tok, "response_template", None) is None  # not saved: runs without tools decode as before
+    assert attach_tool_parser(tok)  # what train-rl does when rl.tools / rl.environment is set
     plain = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "1+2"},
              {"role": "assistant", "content": "3"}]
     assert tok.apply_chat_template(plain, tokenize=False) == tok.apply_chat_template(

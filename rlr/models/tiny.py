@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 # ChatML, plus Qwen2.5's tool-call format (so TRL's tool loop and its Qwen parser work offline): an assistant turn
 # with tool calls renders `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, tool replies render as a user
@@ -107,10 +108,22 @@ def build_tokenizer(seed: int = 0, vocab_size: int = 400, max_length: int = 256)
         additional_special_tokens=["<|im_start|>"],
     )
     fast.chat_template = CHATML_TEMPLATE
-    fast.response_template = RESPONSE_TEMPLATE  # saved in tokenizer_config.json (transformers >= 5.13)
     fast.padding_side = "left"  # batched generation needs left padding
     fast.model_max_length = max_length
     return fast
+
+
+def attach_tool_parser(tokenizer: Any) -> bool:
+    """Give a tiny-model tokenizer TRL's response parser (RESPONSE_TEMPLATE), for runs with tools only.
+
+    Not saved with the model: once a tokenizer has a `response_template`, TRL decodes every conversational
+    completion through `parse_response` instead of `batch_decode`, which changes the text rewards see (the golden
+    curves moved), so runs without tools keep the plain decode they were measured with. True when attached.
+    """
+    if getattr(tokenizer, "response_template", None) is None and tokenizer.chat_template == CHATML_TEMPLATE:
+        tokenizer.response_template = RESPONSE_TEMPLATE
+        return True
+    return False
 
 
 def build_tiny_model(out_dir: str | Path, *, size: str = "tiny", seed: int = 0, max_positions: int = 256) -> Path:

@@ -80,6 +80,9 @@ def trainer_kwargs(loaded: LoadedConfig, tokenizer: Any) -> dict[str, Any]:
         kwargs["environment_factory"] = guarded_factory(load_environment(environment, loaded.base_dir),
                                                         cfg.rl.tool_timeout_s)
     if kwargs:
+        from rlr.models.tiny import attach_tool_parser
+
+        attach_tool_parser(tokenizer)  # rlr's tiny model: TRL's parser for its tool calls, only in tool runs
         check_tokenizer(tokenizer)
     return kwargs
 
