@@ -38,13 +38,10 @@ def load_environment(ref: str, base_dir: Path | None = None) -> type:
         if ref not in ENVIRONMENTS:
             raise _unknown(ref)
         return ENVIRONMENTS[ref][0]
-    from rlr.rewards.plugins import _load_module
+    from rlr.rewards.plugins import load_module
 
     target, _, attr = ref.rpartition(":")
-    try:
-        module = _load_module(ref, target, base_dir)
-    except UserError as e:
-        raise UserError(str(e).replace("reward ", "environment ", 1)) from None
+    module = load_module(ref, target, base_dir, kind="environment")
     cls = getattr(module, attr, None)
     if not inspect.isclass(cls):
         raise UserError(f"environment {ref!r}: {target} has no class {attr!r}")

@@ -27,14 +27,16 @@ def is_user_reward(name: str) -> bool:
     return ":" in name
 
 
-def _load_module(ref: str, target: str, base_dir: Path | None) -> Any:
+def load_module(ref: str, target: str, base_dir: Path | None, kind: str = "reward") -> Any:
+    """The module of a user plugin `file.py:name` / `module:name` (rewards, tools, environments); errors name the
+    plugin as `<kind> '<ref>'`."""
     if target.endswith(".py") or "/" in target or "\\" in target:
         from rlr.paths import resolve_data_path
 
         found = resolve_data_path(target, Path(base_dir) if base_dir is not None else None)
         if found is None or not found.is_file():
             where = "the current directory" + (f" or the preset's ({base_dir})" if base_dir is not None else "")
-            raise UserError(f"reward {ref!r}: file {target} not found in {where}")
+            raise UserError(f"{kind} {ref!r}: file {target} not found in {where}")
         path = found
         # A stable, unique module name per file, so two `rewards.py` in different folders do not collide.
         module_name = f"rlr_user_rewards_{path.stem}_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
@@ -42,14 +44,14 @@ def _load_module(ref: str, target: str, base_dir: Path | None) -> Any:
             return sys.modules[module_name]
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:
-            raise UserError(f"reward {ref!r}: cannot import {path} as a Python module")
+            raise UserError(f"{kind} {ref!r}: cannot import {path} as a Python module")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         try:
             spec.loader.exec_module(module)
         except Exception as e:
             del sys.modules[module_name]
-            raise UserError(f"reward {ref!r}: importing {path} failed: {type(e).__name__}: {e}") from e
+            raise UserError(f"{kind} {ref!r}: importing {path} failed: {type(e).__name__}: {e}") from e
         return module
     # A module next to the user (or the preset) imports like a file path would find it; appended, so a folder that
     # happens to be named like an installed package cannot shadow it.
@@ -60,7 +62,7 @@ def _load_module(ref: str, target: str, base_dir: Path | None) -> Any:
         return importlib.import_module(target)
     except Exception as e:
         raise UserError(
-            f"reward {ref!r}: cannot import module {target!r} ({type(e).__name__}: {e}); "
+            f"{kind} {ref!r}: cannot import module {target!r} ({type(e).__name__}: {e}); "
             "give an importable module path or a file path like rewards.py:my_reward"
         ) from e
 
@@ -87,7 +89,7 @@ def load_user_reward(ref: str, base_dir: Path | None = None) -> Callable:
     target, _, attr = ref.rpartition(":")
     if not target or not attr:
         raise UserError(f"reward {ref!r}: write user rewards as module.path:function or path/to/file.py:function")
-    module = _load_module(ref, target, base_dir)
+    module = load_module(ref, target, base_dir)
     func = getattr(module, attr, None)
     if func is None:
         public = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]

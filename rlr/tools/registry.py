@@ -31,13 +31,10 @@ def load_tool(ref: str, base_dir: Path | None = None) -> Callable[..., Any]:
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise UserError(f"unknown tool {ref!r}; {hint}built-ins: {', '.join(sorted(TOOLS))}; or give your own as "
                         "file.py:function or module:function")
-    from rlr.rewards.plugins import _load_module
+    from rlr.rewards.plugins import load_module
 
     target, _, attr = ref.rpartition(":")
-    try:
-        module = _load_module(ref, target, base_dir)
-    except UserError as e:
-        raise UserError(str(e).replace("reward ", "tool ", 1)) from None
+    module = load_module(ref, target, base_dir, kind="tool")
     func = getattr(module, attr, None)
     if not callable(func):
         raise UserError(f"tool {ref!r}: {target} has no function {attr!r}")
