@@ -14,12 +14,14 @@ The hazard is CPU and memory, bounded by the parent's timeout and the worker's R
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
 from typing import Any
 
 from rlr.rewards.math_extract import MathSettings, math_candidates
+from rlr.rewards.math_fastpath import fast_parse
 
 _parse: Any = None
 _verify: Any = None
@@ -42,10 +44,17 @@ def parse_math(text: str, gold: bool = False) -> list:
     """math-verify's reading of `text` (a completion, or a gold answer): [] when it finds nothing."""
     _load()
     for candidate in math_candidates(text, gold):
-        parsed = _parse(candidate, _targets, parsing_timeout=None)
+        # Integers, fractions and `x = 3` skip the ANTLR parser with math-verify's exact result (math_fastpath).
+        parsed = fast_parse(candidate) or _parse(candidate, _targets, parsing_timeout=None)
         if parsed:
             return parsed
     return []
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_gold(answer: str) -> list:
+    """A gold answer is read once per worker: a GRPO group scores its G completions against the same one."""
+    return parse_math(answer, gold=True)
 
 
 def verify_math(completion: str, answer: str, settings: MathSettings | None = None) -> tuple[float, str]:
@@ -59,7 +68,7 @@ def verify_math(completion: str, answer: str, settings: MathSettings | None = No
     (1.0, 'ok')
     """
     settings = settings or MathSettings()
-    gold = parse_math(answer, gold=True)
+    gold = _parse_gold(answer)
     if not gold:
         return 0.0, "gold_unparseable"
     predicted = parse_math(completion)
