@@ -2,10 +2,10 @@
 
 All rewards are callable classes rather than closures so that they pickle: TRL's async GRPO rollout worker
 and `datasets.map(num_proc>1)` send reward functions to other processes, and closures cannot be pickled.
-The ground truth comes from the `answer` column; a math/exact/numeric row without one, or with one that
-cannot be parsed (status "gold_unparseable"), scores None (TRL skips it): paying 0 would punish the policy for
-a broken row, paying 1 would be a reward hack. Procedural and gym rows go to their verifier, which may need
-only `meta`.
+The ground truth comes from the `answer` column; a row whose verifier kind needs one (math, exact, numeric:
+`VerifierKind.needs_answer`) without one, or with one that cannot be parsed (status "gold_unparseable"), scores
+None (TRL skips it): paying 0 would punish the policy for a broken row, paying 1 would be a reward hack.
+Procedural and gym rows go to their verifier, which may need only `meta`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from rlr.rewards.base import Reward
 from rlr.rewards.common import column, completion_texts
 from rlr.rewards.correctness import score_correctness_detailed
 from rlr.rewards.math_extract import MathSettings
+from rlr.rewards.verifiers import verifier_kind
 
-_NEEDS_ANSWER = ("math", "exact", "numeric")
 _SETTING_ARGS = ("precision", "strict", "allow_set_relation_comp")
 
 
@@ -59,7 +59,7 @@ def correctness_results(texts: list[str], kwargs: dict[str, Any], tasks: list[st
     n = len(texts)
     answers = column(kwargs, "answer", n)
     metas = column(kwargs, "meta", n)
-    keep = [i for i in range(n) if tasks[i] not in _NEEDS_ANSWER or str(answers[i] or "").strip()]
+    keep = [i for i in range(n) if not verifier_kind(tasks[i]).needs_answer or str(answers[i] or "").strip()]
     results = score_correctness_detailed(
         [texts[i] for i in keep],
         ["" if answers[i] is None else str(answers[i]) for i in keep],

@@ -17,7 +17,7 @@ from typing import Any
 
 from rlr.rewards.base import Reward
 from rlr.rewards.common import column, completion_texts
-from rlr.rewards.correctness import parse_meta
+from rlr.rewards.verifiers import parse_meta
 from rlr.sandbox import JudgedJob, run_judged_many
 
 log = logging.getLogger(__name__)

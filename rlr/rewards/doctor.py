@@ -17,6 +17,7 @@ from typing import Any
 
 from rlr.rewards.correctness import correctness_stats
 from rlr.rewards.extract import extract_answer
+from rlr.rewards.verifiers import verifier_kind
 
 _SLOW_S = 10.0  # a reward slower than this over the sample will dominate step time in training
 _SHOW = 60  # characters of a completion shown in the table
@@ -203,7 +204,7 @@ def _reward_warnings(report: DoctorReport, name: str, scores: list[float | None]
 def _extractor_warnings(report: DoctorReport, texts: list[str], extracted: list[str | None], columns: dict) -> None:
     missing = [i for i, e in enumerate(extracted) if e is None]
     tasks = columns.get("task") or ["math"] * len(texts)
-    missing = [i for i in missing if (tasks[i] or "math") in ("math", "exact", "numeric")]
+    missing = [i for i in missing if verifier_kind(tasks[i]).needs_answer]
     if missing:
         example = json.dumps(texts[missing[0]][-80:])
         report.warnings.append(

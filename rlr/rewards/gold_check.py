@@ -22,9 +22,8 @@ from typing import Any
 
 from rlr.rewards.code import row_tests
 from rlr.rewards.extract import extract_answer
+from rlr.rewards.verifiers import verifier_kind
 
-STATIC_TASKS = ("math", "exact", "numeric")
-CODE_TASKS = ("code", "humaneval")
 _EXAMPLES = 3
 _PASSAGE_WORDS = 12
 _PARTNER_SEARCH = 64  # rows looked at for a partner with a different reference before giving up
@@ -133,18 +132,17 @@ def _short(text: str, limit: int = 70) -> str:
 
 
 def is_code_row(row: dict[str, Any]) -> bool:
-    return (row.get("task") or "math") in CODE_TASKS or row_tests(row.get("tests"), row.get("meta")) is not None
+    return verifier_kind(row.get("task")).judges_code or row_tests(row.get("tests"), row.get("meta")) is not None
 
 
 def reference_completion(row: dict[str, Any], answer_format: str, thinks: bool) -> str | None:
     """The row's reference written as a completion that follows the template; None when there is none."""
-    task = row.get("task") or "math"
     solution = row.get("solution")
     if is_code_row(row):
         if not isinstance(solution, str) or not solution.strip():
             return None
         return solution if "```" in solution else f"```python\n{solution.rstrip()}\n```"
-    if task not in STATIC_TASKS and isinstance(solution, str) and solution.strip():
+    if not verifier_kind(row.get("task")).needs_answer and isinstance(solution, str) and solution.strip():
         return solution  # a procedural task's own solution is in the format its verifier reads
     answer = row.get("answer")
     if answer is None or not str(answer).strip():
@@ -180,7 +178,7 @@ def _key(row: dict[str, Any], reference: str | None) -> str | None:
     reference (two gold passages that end in the same answer are none either)."""
     if reference is None:
         return None
-    if not is_code_row(row) and (row.get("task") or "math") not in STATIC_TASKS and row.get("answer") is not None:
+    if not is_code_row(row) and not verifier_kind(row.get("task")).needs_answer and row.get("answer") is not None:
         reference = str(row["answer"])
     return " ".join(reference.split()).lower()
 
