@@ -156,11 +156,12 @@ def export(preset: Preset, overrides: Overrides = None, dry_run: DryRun = False,
 @app.command()
 def validate(preset: Preset, overrides: Overrides = None, json_out: Json = False, debug: Debug = False) -> None:
     """Check a preset; print the resolved config, the TRL configs and the device/precision it will use."""
-    from rlr.checks import ALL_STAGES, load_experiment, validate_experiment
+    from rlr.checks import check_configured_stages, validate_configured
+    from rlr.config.load import load_config
     from rlr.console import print_validation
 
-    loaded = load_experiment(preset, overrides or [], stages=ALL_STAGES)
-    report = validate_experiment(loaded)
+    loaded = load_config(preset, overrides or [], checks=[check_configured_stages])  # an SFT-only preset: no rl
+    report = validate_configured(loaded)
     from rlr.estimate.stage import estimate_section
 
     report["estimate"] = estimate_section(loaded)  # never fails validation: a missing size becomes a note
