@@ -299,8 +299,10 @@ def rewards_check(preset: Preset, overrides: Overrides = None,
     """The reward doctor: score real completions with every reward and warn about silent failures."""
     from rlr.config.load import load_config
     from rlr.rewards.doctor_stage import run_gold_check, run_reward_doctor
+    from rlr.train.rl_config import check_reward_specs
 
-    loaded = load_config(preset, overrides or [])
+    # the rewards' args are checked as validate and evaluate check them: exit 2 naming rewards[i].args.<key>
+    loaded = load_config(preset, overrides or [], checks=[check_reward_specs])
     if gold and completions is not None:
         from rlr.errors import UserError
 
