@@ -137,6 +137,14 @@ def evaluate(preset: Preset, overrides: Overrides = None, dry_run: DryRun = Fals
                  help="Score this JSONL (id or question, completion per line) instead of generating.")] = None,
              ) -> None:
     """pass@k, maj@k, avg@n on benchmarks -> runs/<name>/eval/."""
+    if completions is not None and (model or resume):  # a file is scored as it is: no model, nothing to resume
+        from rlr.errors import UserError
+
+        if model:
+            raise UserError(f"--model {model[0]} with --completions: scoring a completions file uses no model; drop "
+                            "--model, or drop --completions to generate with that model")
+        raise UserError("--resume with --completions: scoring a completions file has nothing to resume (an "
+                        "unfinished scoring is redone); drop --resume")
     _stage("evaluate", preset, overrides, dry_run, json_out, overwrite, resume,
            models=model or [], limit=limit, mins=min_ or [], completions=completions)
 
