@@ -40,6 +40,34 @@ def check_pipeline_steps(loaded: LoadedConfig, problems: Any) -> None:
         check(loaded, problems)
 
 
+def unconfigured_rl(loaded: LoadedConfig) -> str | None:
+    """Why `rlr validate` leaves the rl stage out, or None when the preset configures it.
+
+    The schema gives every preset an rl section (and the algorithm bundle fills it), so "configured" is read off
+    what the preset itself says: a reward, an `rl:` section, or an rl step in a `pipeline.stages` it sets. An
+    SFT-only preset says none of these, and demanding a reward of it would make it impossible to validate.
+    """
+    cfg = loaded.cfg
+    if cfg.rewards or "rl" in loaded.sections or ("pipeline.stages" in loaded.origins and "rl" in cfg.pipeline.stages):
+        return None
+    reason = "rl stage not checked: the preset lists no rewards and has no rl section; `rlr train-rl` needs a reward"
+    if "rl" in cfg.pipeline.stages:  # the default stages
+        reason += (", and so does `rlr pipeline`, whose default stages include rl: for an SFT-only pipeline set "
+                   "pipeline.stages, e.g. [data, sft, export]")
+    return reason
+
+
+def configured_stages(loaded: LoadedConfig) -> tuple[str, ...]:
+    """The stages `rlr validate` checks: every one, rl only when the preset configures it."""
+    return tuple(stage for stage in ALL_STAGES if stage != "rl" or unconfigured_rl(loaded) is None)
+
+
+def check_configured_stages(loaded: LoadedConfig, problems: Any) -> None:
+    """The checks of every stage the preset configures (what `rlr validate` runs), known once loaded."""
+    for check in checks_for(configured_stages(loaded)):
+        check(loaded, problems)
+
+
 def checks_for(stages: tuple[str, ...]) -> list[Check]:
     out: list[Check] = []
     for stage in stages:
@@ -65,3 +93,11 @@ def validate_experiment(loaded: LoadedConfig, stages: tuple[str, ...] = ("sft", 
         trl[stage] = builder.trl_config_kwargs(loaded, device, Problems(loaded.origins))
         builder.build_trl_config(loaded, device)
     return {"device": device.as_dict(), "trl": trl}
+
+
+def validate_configured(loaded: LoadedConfig) -> dict[str, Any]:
+    """`validate_experiment` for the training stages the preset configures, with why any was left out."""
+    report = validate_experiment(loaded, tuple(stage for stage in configured_stages(loaded) if stage in TRL_CONFIGS))
+    if (reason := unconfigured_rl(loaded)) is not None:
+        report["skipped"] = {"rl": reason}
+    return report

@@ -137,6 +137,14 @@ def evaluate(preset: Preset, overrides: Overrides = None, dry_run: DryRun = Fals
                  help="Score this JSONL (id or question, completion per line) instead of generating.")] = None,
              ) -> None:
     """pass@k, maj@k, avg@n on benchmarks -> runs/<name>/eval/."""
+    if completions is not None and (model or resume):  # a file is scored as it is: no model, nothing to resume
+        from rlr.errors import UserError
+
+        if model:
+            raise UserError(f"--model {model[0]} with --completions: scoring a completions file uses no model; drop "
+                            "--model, or drop --completions to generate with that model")
+        raise UserError("--resume with --completions: scoring a completions file has nothing to resume (an "
+                        "unfinished scoring is redone); drop --resume")
     _stage("evaluate", preset, overrides, dry_run, json_out, overwrite, resume,
            models=model or [], limit=limit, mins=min_ or [], completions=completions)
 
@@ -156,11 +164,12 @@ def export(preset: Preset, overrides: Overrides = None, dry_run: DryRun = False,
 @app.command()
 def validate(preset: Preset, overrides: Overrides = None, json_out: Json = False, debug: Debug = False) -> None:
     """Check a preset; print the resolved config, the TRL configs and the device/precision it will use."""
-    from rlr.checks import ALL_STAGES, load_experiment, validate_experiment
+    from rlr.checks import check_configured_stages, validate_configured
+    from rlr.config.load import load_config
     from rlr.console import print_validation
 
-    loaded = load_experiment(preset, overrides or [], stages=ALL_STAGES)
-    report = validate_experiment(loaded)
+    loaded = load_config(preset, overrides or [], checks=[check_configured_stages])  # an SFT-only preset: no rl
+    report = validate_configured(loaded)
     from rlr.estimate.stage import estimate_section
 
     report["estimate"] = estimate_section(loaded)  # never fails validation: a missing size becomes a note
@@ -298,8 +307,10 @@ def rewards_check(preset: Preset, overrides: Overrides = None,
     """The reward doctor: score real completions with every reward and warn about silent failures."""
     from rlr.config.load import load_config
     from rlr.rewards.doctor_stage import run_gold_check, run_reward_doctor
+    from rlr.train.rl_config import check_reward_specs
 
-    loaded = load_config(preset, overrides or [])
+    # the rewards' args are checked as validate and evaluate check them: exit 2 naming rewards[i].args.<key>
+    loaded = load_config(preset, overrides or [], checks=[check_reward_specs])
     if gold and completions is not None:
         from rlr.errors import UserError
 

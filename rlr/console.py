@@ -81,6 +81,8 @@ def print_validation(loaded: Any, report: dict[str, Any], as_json: bool) -> None
     }
     if "estimate" in report:
         payload["estimate"] = report["estimate"]
+    if "skipped" in report:
+        payload["skipped"] = report["skipped"]
     if as_json:
         print_json(payload)  # the CLI's stdout contract
         return
@@ -110,4 +112,6 @@ def print_validation(loaded: Any, report: dict[str, Any], as_json: bool) -> None
             from rlr.estimate.show import print_estimate
 
             print_estimate(report["estimate"])
+    for reason in report.get("skipped", {}).values():
+        stderr.print(f"note: {reason}", highlight=False, markup=False)
     stderr.print("[green]config OK[/green]")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO
 
@@ -138,3 +140,41 @@ def test_a_preset_library_without_algorithms_says_so(cli, make_preset, tmp_path,
     r = cli("validate", make_preset())
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:") or line.startswith("  -")]
     assert r.code == 2 and any(f"RLR_PRESETS={tmp_path / 'lib'} has no algorithms/" in e for e in errors), r.stderr
+
+
+def sft_only_quickstart(tmp_path, model) -> Path:
+    """The quickstart preset without its rl section and with `rewards: []`, cut to a one-step SFT on `model`."""
+    data = yaml.safe_load((REPO / "presets" / "quickstart.yaml").read_text())
+    del data["rl"], data["pipeline"]
+    data["rewards"] = []
+    data["run"] = {"name": "sft-only", "output_dir": str(tmp_path / "runs"), "seed": 0}
+    data["model"] = {"name_or_path": str(model)}
+    data["data"]["train"]["rows"], data["data"]["eval"]["rows"] = 32, 8
+    data["sft"]["stop_at"] = {"value": None}
+    data["sft"]["trainer"].update(max_steps=1, per_device_train_batch_size=8)
+    path = tmp_path / "sft-only.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_an_sft_only_preset_validates_and_trains(cli, tmp_path, micro_model):
+    """`rlr validate` ran the rl checks on every preset, so one without rl failed demanding a reward."""
+    preset = sft_only_quickstart(tmp_path, micro_model)
+    r = cli("validate", preset)
+    assert r.code == 0, r.stderr
+    assert "config OK" in r.stderr and "rl stage not checked" in r.stderr and "pipeline.stages" in r.stderr
+    r = cli("validate", preset, "--json")
+    payload = json.loads(r.stdout)
+    assert r.code == 0 and list(payload["trl"]) == ["sft"] and "no rewards" in payload["skipped"]["rl"]
+    assert cli("prepare-data", preset).code == 0
+    r = cli("sft", preset, "--json")
+    assert r.code == 0, r.stderr
+    assert (tmp_path / "runs" / "sft-only" / "sft" / "model" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("extra", [["rl.trainer.beta=0"], ["pipeline.stages=[data,sft,rl]"]])
+def test_a_preset_that_configures_rl_still_needs_a_reward(cli, tmp_path, micro_model, extra):
+    r = cli("validate", sft_only_quickstart(tmp_path, micro_model), *extra)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.code == 2 and len(errors) == 1 and errors[0].startswith("error: rewards: train-rl needs"), r.stderr
+    assert "Traceback" not in r.stderr

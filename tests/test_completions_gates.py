@@ -51,3 +51,30 @@ def test_a_completion_past_the_limit_names_the_limit(cli, make_preset, tmp_path)
     preset, completions = setup(make_preset, tmp_path)
     r = cli("evaluate", preset, "--completions", completions, "--limit", "2")
     assert r.code == 2 and "matches no problem" in r.stderr and "--limit 2" in r.stderr, r.stderr
+
+
+def test_model_or_resume_with_a_completions_file_exits_2_naming_the_option(cli, make_preset, tmp_path):
+    """--completions scores a file and generates nothing: --model and --resume were silently ignored."""
+    preset, completions = setup(make_preset, tmp_path)
+    for extra, expected in ((["--model", "sft"], "--model sft with --completions"),
+                            (["--resume"], "--resume with --completions")):
+        r = cli("evaluate", preset, "--completions", completions, *extra)
+        errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+        assert r.code == 2 and len(errors) == 1 and errors[0].startswith(f"error: {expected}"), r.stderr
+        assert "drop " in errors[0] and "Traceback" not in r.stderr
+    assert not (tmp_path / "runs/t/eval").exists()
+
+
+def test_a_complete_completions_run_with_other_inputs_says_what_changed(cli, make_preset, tmp_path):
+    """It said only "already complete; pass --overwrite", not which input differs from the stored run."""
+    preset, completions = setup(make_preset, tmp_path)
+    assert cli("evaluate", preset, "--completions", completions).code == 0
+    r = cli("evaluate", preset, "--completions", completions, "template.answer_format=boxed")
+    stderr = " ".join(r.stderr.split())
+    assert r.code == 2 and "is already complete for other inputs (verifier.answer_format 'none' -> 'boxed')" in stderr
+    assert "pass --overwrite to rescore" in stderr and "Traceback" not in stderr, stderr
+    completions.write_text(json.dumps({"question": "0+1=", "completion": "1"}) + "\n")
+    r = cli("evaluate", preset, "--completions", completions)
+    stderr = " ".join(r.stderr.split())
+    assert r.code == 2 and "(completions.lines 4 -> 1; completions.records 4 -> 1; completions.sha256 '" in stderr
+    assert cli("evaluate", preset, "--completions", completions, "--overwrite").code == 0

@@ -101,3 +101,16 @@ def test_code_preset_prepares_mbpp_shaped_data_and_its_verifier_passes_the_gold_
 
     fenced = "```python\ndef add(a, b):\n    return a + b\n```"
     assert TaskScore()([fenced, fenced], task=["code", "code"], meta=[add["meta"], "{}"]) == [1.0, None]
+
+
+def test_presets_list_shows_the_whole_first_comment_line(cli, tmp_path, monkeypatch):
+    """A review reported the description cut at its first colon; `rlr presets list` prints the whole first line."""
+    line = "Offline quickstart: a ~1M-parameter model learns 2-digit addition: SFT, then GRPO (rlr quickstart)."
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "mine.yaml").write_text(f"\n#   {line}  \n# second line, not shown\nrun: {{name: x}}\n")
+    monkeypatch.setenv("RLR_PRESETS", str(tmp_path / "lib"))
+    r = cli("presets", "list")
+    assert r.code == 0 and r.stdout.splitlines() == [f"{'mine':40s} {line}"], r.stdout
+    monkeypatch.delenv("RLR_PRESETS")
+    shipped = cli("presets", "list").stdout
+    assert "Offline quickstart: a ~1M-parameter model built locally learns 2-digit addition by SFT" in shipped

@@ -140,6 +140,27 @@ def test_rewards_check_completions_file_with_wrong_types_exits_2_naming_the_line
     assert result.code == 2 and expected in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize(("reward", "key"), [
+    ({"name": "math_accuracy", "args": {"timeout_s": "fast"}}, "rewards[1].args.timeout_s: reward 'math_accuracy': "
+                                                                "timeout_s must be a number or null, got 'fast'"),
+    ({"name": "math_accuracy", "args": {"timeoutt": 3}}, "rewards[1].args.timeoutt: reward 'math_accuracy': unknown "
+                                                         "arg 'timeoutt'; did you mean 'timeout_s'?"),
+    ({"name": "repetition", "args": {"max_penalty": 1}}, "rewards[1].args.max_penalty: reward 'repetition': bad args"),
+    ({"name": "overlong", "args": [4]}, "rewards[1].args: expected a mapping"),
+])
+@pytest.mark.parametrize("mode", ["--completions", "--gold"])
+def test_rewards_check_names_a_bad_arg_by_its_key(reward, key, mode, cli, make_preset, tmp_path) -> None:
+    """`rlr rewards check` built the rewards without the config check: a bad arg was an unnamed error, or (a value of
+    the wrong type) a warning per completion and exit 0."""
+    path = tmp_path / "completions.jsonl"
+    path.write_text(json.dumps({"answer": "4", "completion": "4"}) + "\n")
+    preset = make_preset(rewards=[{"name": "accuracy"}, reward])
+    r = cli("rewards", "check", preset, *(["--completions", path] if mode == "--completions" else ["--gold"]))
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.code == 2 and errors == [line for line in r.stderr.splitlines() if line.strip()], r.stderr
+    assert len(errors) == 1 and errors[0].startswith(f"error: {key}") and "Traceback" not in r.stderr, r.stderr
+
+
 def test_rewards_check_cli_samples_from_the_model(cli, make_preset, micro_model) -> None:
     preset = make_preset(model=micro_model, rewards=[{"name": "accuracy"}, {"name": "overlong"}],
                          rl={"trainer": {"max_completion_length": 8}})  # fmt: skip

@@ -31,6 +31,9 @@ class LoadedConfig:
     raw: dict[str, Any]
     origins: dict[str, str] = field(default_factory=dict)
     bundle: dict[str, Any] = field(default_factory=dict)  # the rl section the algorithm bundle contributed
+    # top-level sections the preset's files and overrides set: the schema fills in every section (and the bundle an
+    # rl one), so this is the only way to tell a stage the preset configures from one it merely defaults
+    sections: frozenset[str] = frozenset()
 
     @property
     def base_dir(self) -> Path:
@@ -200,6 +203,7 @@ def load_config(preset: str | Path, overrides: list[str] | None = None, checks: 
         apply_override(raw, parts, value)
         origins[".".join(parts)] = COMMAND_LINE
 
+    sections = frozenset(raw)
     # The algorithm bundle sits under the user's own rl section: rl.trainer keys the user set win.
     bundle: dict[str, Any] = {}
     rl = raw.get("rl") if isinstance(raw.get("rl"), dict) else {}
@@ -216,7 +220,7 @@ def load_config(preset: str | Path, overrides: list[str] | None = None, checks: 
     problems = Problems(origins)
     cfg = build_dataclass(Config, raw, "", problems)
     check_rules(cfg, "", problems)  # each section's cross-field rules (run.name, eval.k <= eval.samples, ...)
-    loaded = LoadedConfig(cfg=cfg, path=path, raw=raw, origins=origins, bundle=bundle)
+    loaded = LoadedConfig(cfg=cfg, path=path, raw=raw, origins=origins, bundle=bundle, sections=sections)
     for check in checks:
         check(loaded, problems)
     if problems.items:

@@ -73,6 +73,7 @@ def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: 
     from rlr.console import stderr
     from rlr.evaluate.benchmarks import sanitize
     from rlr.evaluate.compare import write_comparison
+    from rlr.evaluate.reuse import changes_text
     from rlr.files import atomic_write_json
     from rlr.paths import run_root
     from rlr.runs import StageRun, now_iso
@@ -83,7 +84,11 @@ def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: 
     label = "completions-" + sanitize(path.stem)
     stage = StageRun(run_root(cfg), f"eval/{label}")
     inputs = completions_inputs(path, records, benchmarks, cfg)
-    if stage.is_complete() and not opts.overwrite and stage.manifest().get("inputs") == inputs:
+    if stage.is_complete() and not opts.overwrite:
+        stored = stage.manifest().get("inputs") or {}
+        if changes := changes_text(stored, inputs):  # was only "already complete", not what changed
+            raise UserError(f"{stage.path} is already complete for other inputs ({changes}); pass --overwrite to "
+                            "rescore")
         stderr.print(f"{stage.path}: complete for the same file (sha256) and verifier, reusing its results "
                      "(--overwrite rescores)")
         per_bench = json.loads((stage.path / "results.json").read_text())["benchmarks"]

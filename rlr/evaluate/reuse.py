@@ -47,6 +47,13 @@ def identity_changes(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str
             if old.get(key) != new.get(key)]
 
 
+def changes_text(stored: dict[str, Any], wanted: dict[str, Any], most: int = 3) -> str:
+    """The first `most` differences as one phrase for an error ("" when there are none)."""
+    changes = identity_changes(stored, wanted)
+    more = f"; and {len(changes) - most} more" if len(changes) > most else ""
+    return "; ".join(changes[:most]) + more
+
+
 def newest_weight_change(paths: list[str]) -> tuple[float, str] | None:
     """(mtime, file) of the most recently modified file in the model's local directories; None for hub ids."""
     newest: tuple[float, str] | None = None
@@ -74,10 +81,8 @@ def reusable_results(stage_path: Path, wanted: dict[str, Any], model_paths: list
     if stored is None:
         raise UserError(f"{stage_path} is already complete (written by an older rlr, without the settings it used); "
                         "pass --overwrite to replace it")
-    changes = identity_changes(stored, wanted)
-    if changes:
-        shown = "; ".join(changes[:3]) + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
-        raise UserError(f"{stage_path} is already complete with other settings ({shown}); pass --overwrite to "
+    if changes := changes_text(stored, wanted):
+        raise UserError(f"{stage_path} is already complete with other settings ({changes}); pass --overwrite to "
                         "replace it")
     newest = newest_weight_change(model_paths)
     if newest is not None and newest[0] > results_path.stat().st_mtime:

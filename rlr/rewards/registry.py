@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
+import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,6 +67,34 @@ def _accepted_args(entry: Any) -> list[str]:
     return [p for p in inspect.signature(entry.__init__).parameters if p != "self"]
 
 
+# The scalar types a built-in reward's args are annotated with, and how an error names them.
+_SCALARS: dict[type, str] = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def _is(value: Any, kind: type) -> bool:
+    if kind is bool or isinstance(value, bool):  # Python's True is an int: a bool only ever is a bool here
+        return kind is bool and isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float))  # YAML's 5 for a float arg
+    return isinstance(value, kind)
+
+
+def _arg_type_problem(entry: type, key: str, value: Any) -> str | None:
+    """What is wrong with the type of one arg against the constructor's annotation (None: fine, or not a plain
+    scalar annotation). Checked here because a constructor that only stores the value (math_accuracy's
+    `timeout_s: fast`) would fail on every call instead, after the run has started."""
+    hint = typing.get_type_hints(entry.__init__).get(key)
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    kinds = [k for k in (typing.get_args(hint) if union else (hint,)) if k is not type(None)]
+    optional = union and len(kinds) < len(typing.get_args(hint))
+    if not kinds or any(k not in _SCALARS for k in kinds):
+        return None
+    if (value is None and optional) or any(_is(value, k) for k in kinds):
+        return None
+    wanted = " or ".join(_SCALARS[k] for k in kinds) + (" or null" if optional else "")
+    return f"must be {wanted}, got {value!r}"
+
+
 def build_reward(name: str, args: Mapping[str, Any] | None = None, base_dir: Path | None = None) -> Callable:
     """One reward callable from its preset name and args; UserError (with the fix) on any problem."""
     args = dict(args or {})
@@ -95,9 +126,19 @@ def build_reward(name: str, args: Mapping[str, Any] | None = None, base_dir: Pat
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise UserError(f"reward {name!r}: unknown arg {bad!r}; {hint}it accepts: {', '.join(accepted) or 'none'}")
     try:
-        reward = entry(**args)
+        reward, error = entry(**args), None
     except (TypeError, ValueError) as e:
-        raise UserError(f"reward {name!r}: bad args {args}: {e}") from e
+        # the built-ins' checks start with the arg they refuse ("max_penalty must be <= 0"): file it under that key,
+        # unless the message names another arg too (a pair's rule is the whole `args`' problem)
+        named = [a for a in accepted if re.search(rf"\b{re.escape(a)}\b", str(e))]
+        if len(named) == 1 and str(e).startswith(named[0]):
+            raise UserError(f"reward {name!r}: bad args {args}: {e}", key=f"args.{named[0]}") from e
+        error = e
+    for key, value in args.items():  # after the constructor's own checks, whose messages say more
+        if problem := _arg_type_problem(entry, key, value):
+            raise UserError(f"reward {name!r}: {key} {problem}", key=f"args.{key}")
+    if error is not None:
+        raise UserError(f"reward {name!r}: bad args {args}: {error}", key="args") from error
     reward.__name__ = name
     return reward
 
