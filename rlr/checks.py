@@ -85,7 +85,10 @@ def validate_experiment(loaded: LoadedConfig, stages: tuple[str, ...] = ("sft", 
     """What `rlr validate` prints: device and TRL configs per stage; TRL's own cross-field checks run too."""
     from rlr.config.coerce import Problems
     from rlr.device import resolve_device
+    from rlr.trl_internals import check_trl_version
 
+    if stages:  # a TRL outside the tested minor version: said before a training stage is run, not during it
+        check_trl_version()
     device = resolve_device(loaded.cfg.model.dtype)
     trl: dict[str, Any] = {}
     for stage in stages:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,25 @@ def default_file_mode() -> int:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates 0600: manifests, configs and results would be unreadable to the rest of a team
-        os.chmod(tmp, default_file_mode())
-        with os.fdopen(fd, "w") as f:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+
+    atomic_write_via(path, write)
+
+
+def atomic_write_via(path: Path, write: Callable[[str], None]) -> None:
+    """`write(tmp)` writes the whole file at the temporary path it is given (for writers that want a file name, such
+    as matplotlib's savefig), which then replaces `path` in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        # mkstemp creates 0600: manifests, configs, results and plots would be unreadable to the rest of a team
+        os.chmod(tmp, default_file_mode())
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -11,6 +11,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from rlr.trl_internals import QWEN_TOOL_RESPONSE_TEMPLATE, has_response_template, set_response_template
+
 # ChatML, plus Qwen2.5's tool-call format (so TRL's tool loop and its Qwen parser work offline): an assistant turn
 # with tool calls renders `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, tool replies render as a user
 # turn of `<tool_response>` blocks, exactly as Qwen2.5-Instruct does. Two deliberate differences from Qwen2.5: no
@@ -45,18 +47,9 @@ CHATML_TEMPLATE = (
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}"
 )
-# How tokenizer.parse_response() (TRL's tool loop) reads an assistant turn back: TRL's Qwen response template
-# (trl.chat_template_utils.qwen3_template) without its `reasoning_content` field, so a `<think>` block stays in the
-# content that rlr's rewards score, as it does without tools.
-RESPONSE_TEMPLATE = {
-    "defaults": {"role": "assistant"},
-    "start_anchor": "<|im_start|>assistant\n",
-    "fields": {
-        "tool_calls": {"open": "<tool_call>", "close_pattern": r"</tool_call>\s*", "repeats": True, "content": "json",
-                       "transform": {"type": "function", "function": "{content}"}},
-        "content": {"close_pattern": r"<\|im_end\|>\s*", "content": "text"},
-    },
-}
+# How tokenizer.parse_response() (TRL's tool loop) reads an assistant turn back: a TRL touchpoint, so it lives in
+# rlr/trl_internals.py with the other ones.
+RESPONSE_TEMPLATE = QWEN_TOOL_RESPONSE_TEMPLATE
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 # name -> Qwen2Config sizes. "tiny" is the quickstart model; "micro" is for fast unit tests; "20m" and "100m" are
@@ -120,8 +113,8 @@ def attach_tool_parser(tokenizer: Any) -> bool:
     completion through `parse_response` instead of `batch_decode`, which changes the text rewards see (the golden
     curves moved), so runs without tools keep the plain decode they were measured with. True when attached.
     """
-    if getattr(tokenizer, "response_template", None) is None and tokenizer.chat_template == CHATML_TEMPLATE:
-        tokenizer.response_template = RESPONSE_TEMPLATE
+    if not has_response_template(tokenizer) and tokenizer.chat_template == CHATML_TEMPLATE:
+        set_response_template(tokenizer, RESPONSE_TEMPLATE)
         return True
     return False
 

@@ -11,13 +11,28 @@ global backend or figure registry, so the report works headless and inside a lon
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rlr.files import atomic_write_via
+from rlr.trl_internals import (
+    LOG_CLIP_RATIOS,
+    LOG_CLIPPED_RATIO,
+    LOG_ENTROPY,
+    LOG_FRAC_REWARD_ZERO_STD,
+    LOG_KL,
+    LOG_LEARNING_RATE,
+    LOG_LOSS,
+    LOG_MAX_LENGTH,
+    LOG_MEAN_LENGTH,
+    LOG_REWARD,
+    LOG_REWARD_STD,
+    LOG_SFT_TOKEN_ACCURACY,
+    reward_name_of,
+)
 
 Series = tuple[list[float], list[float]]  # (steps, values)
 
@@ -45,51 +60,53 @@ class FigureSpec:
 
 
 def _reward_mean(key: str) -> bool:
-    return key.startswith("rewards/") and key.endswith("/mean")
+    return reward_name_of(key) is not None
 
 
 def _is_accuracy(key: str) -> bool:
     """A correctness reward's mean: a built-in that declares `measures_correctness`, or a name saying "correct"."""
     from rlr.rewards.registry import correctness_reward_names
 
-    if not _reward_mean(key):
+    reward = reward_name_of(key)
+    if reward is None:
         return False
-    name = re.sub(r"_\d+$", "", key[len("rewards/"):-len("/mean")])  # `accuracy_2`: a reward listed twice
+    name = re.sub(r"_\d+$", "", reward)  # `accuracy_2`: a reward listed twice
     return name in correctness_reward_names() or "correct" in key
 
 
+# TRL's key names come from rlr/trl_internals.py (the contract test checks TRL still logs them); `accuracy`,
+# `step_time_s`, `tokens_per_s` and `dynamic_sampling/*` are rlr's own (rlr/train/).
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("reward", "rl", "reward and accuracy", (
-        Panel("Reward", ("reward",), ylabel="mean reward", band={"reward": "reward_std"}),
+        Panel("Reward", (LOG_REWARD,), ylabel="mean reward", band={LOG_REWARD: LOG_REWARD_STD}),
         Panel("Accuracy", ("accuracy",), match=_is_accuracy, ylabel="accuracy"),
         Panel("Reward per function", match=_reward_mean, ylabel="mean (unweighted)"),
     )),
     FigureSpec("length", "rl", "completion length", (
-        Panel("Completion length", ("completions/mean_length", "completions/max_length"), ylabel="tokens"),
-        Panel("Clipped (truncated) completions", ("completions/clipped_ratio",), ylabel="fraction"),
+        Panel("Completion length", (LOG_MEAN_LENGTH, LOG_MAX_LENGTH), ylabel="tokens"),
+        Panel("Clipped (truncated) completions", (LOG_CLIPPED_RATIO,), ylabel="fraction"),
     )),
     FigureSpec("kl_entropy", "rl", "KL and entropy", (
-        Panel("KL to reference", ("kl",), ylabel="KL", why_missing="TRL logs kl only when beta > 0"),
-        Panel("Entropy", ("entropy",), ylabel="nats/token"),
+        Panel("KL to reference", (LOG_KL,), ylabel="KL", why_missing="TRL logs kl only when beta > 0"),
+        Panel("Entropy", (LOG_ENTROPY,), ylabel="nats/token"),
     )),
     FigureSpec("zero_std", "rl", "zero-variance groups", (
-        Panel("Zero-variance groups", ("frac_reward_zero_std", "dynamic_sampling/zero_std_frac_before",
+        Panel("Zero-variance groups", (LOG_FRAC_REWARD_ZERO_STD, "dynamic_sampling/zero_std_frac_before",
                                        "dynamic_sampling/zero_std_frac_after"), ylabel="fraction of groups"),
     )),
     FigureSpec("rl_optim", "rl", "optimisation", (
-        Panel("RL loss", ("loss",)),
-        Panel("Clip ratio", ("clip_ratio/region_mean", "clip_ratio/low_mean", "clip_ratio/high_mean"),
-              ylabel="fraction"),
-        Panel("RL learning rate", ("learning_rate",), smooth=False),
+        Panel("RL loss", (LOG_LOSS,)),
+        Panel("Clip ratio", LOG_CLIP_RATIOS, ylabel="fraction"),
+        Panel("RL learning rate", (LOG_LEARNING_RATE,), smooth=False),
     )),
     FigureSpec("throughput", "rl", "throughput", (
         Panel("Step time", ("step_time_s",), ylabel="seconds"),
         Panel("Throughput", ("tokens_per_s",), ylabel="tokens/s"),
     )),
     FigureSpec("sft", "sft", "supervised fine-tuning", (
-        Panel("SFT loss", ("loss",)),
-        Panel("SFT token accuracy", ("mean_token_accuracy",), ylabel="accuracy"),
-        Panel("SFT learning rate", ("learning_rate",), smooth=False),
+        Panel("SFT loss", (LOG_LOSS,)),
+        Panel("SFT token accuracy", (LOG_SFT_TOKEN_ACCURACY,), ylabel="accuracy"),
+        Panel("SFT learning rate", (LOG_LEARNING_RATE,), smooth=False),
     )),
 )
 
@@ -123,9 +140,7 @@ def series(records: Sequence[dict[str, Any]], key: str) -> Series:
 
 def short_name(key: str) -> str:
     """`rewards/accuracy/mean` -> `accuracy`, `completions/mean_length` -> `mean_length`: legends stay readable."""
-    if _reward_mean(key):
-        return key[len("rewards/"):-len("/mean")]
-    return key.rsplit("/", 1)[-1]
+    return reward_name_of(key) or key.rsplit("/", 1)[-1]
 
 
 def _panel_keys(panel: Panel, runs: dict[str, list[dict[str, Any]]]) -> list[str]:
@@ -150,17 +165,7 @@ def _smooth(values: list[float]) -> list[float]:
 
 def _save(fig: Any, path: Path) -> None:
     """Write a PNG atomically: a reader never sees half an image, and a failed render keeps the old one."""
-    from rlr.files import default_file_mode
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png.tmp")
-    os.close(fd)
-    try:
-        os.chmod(tmp, default_file_mode())  # mkstemp's 0600 would hide the plots from the rest of a team
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_via(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def _grid(n: int) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from typing import Any
 from rlr.errors import UserError
 from rlr.files import atomic_write_text, read_json
 from rlr.runs import STAGES
+from rlr.trl_internals import LOG_LOSS, LOG_MEAN_LENGTH, LOG_REWARD, LOG_SFT_TOKEN_ACCURACY, reward_name_of
 
 log = logging.getLogger(__name__)
 
@@ -229,9 +230,9 @@ def _run_section(run: RunData) -> list[str]:
             lines.append(f"| **total** | | {_duration(sum(durations))} | |")
         lines.append("")
     rl = run.metrics.get("rl", [])
-    per_function = sorted({k for r in rl for k in r if k.startswith("rewards/") and k.endswith("/mean")})
-    reward_keys = ["reward", "accuracy", *per_function]
-    for key in [*reward_keys, "completions/mean_length"]:
+    per_function = sorted({k for r in rl for k in r if reward_name_of(k) is not None})
+    reward_keys = [LOG_REWARD, "accuracy", *per_function]  # accuracy: rlr's own (rlr/train/rl_logging.py)
+    for key in [*reward_keys, LOG_MEAN_LENGTH]:
         summary = _first_last(rl, key)
         if summary:
             lines.append(f"- rl `{key}`: {summary}")
@@ -239,7 +240,7 @@ def _run_section(run: RunData) -> list[str]:
     if fired:
         lines.append(f"- rl alarms fired ({len(fired)} steps): {', '.join(fired[:20])}"
                      + (" ..." if len(fired) > 20 else ""))
-    for key in ("loss", "mean_token_accuracy"):
+    for key in (LOG_LOSS, LOG_SFT_TOKEN_ACCURACY):
         summary = _first_last(run.metrics.get("sft", []), key)
         if summary:
             lines.append(f"- sft `{key}`: {summary}")

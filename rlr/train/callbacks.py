@@ -14,14 +14,25 @@ from typing import Any
 from transformers import TrainerCallback
 
 from rlr.runs import StageRun, is_main_process
-from rlr.trl_internals import LOG_ENTROPY, LOG_FRAC_REWARD_ZERO_STD, LOG_KL, LOG_MEAN_LENGTH, LOG_SFT_TOKENS
+from rlr.trl_internals import (
+    LOG_ENTROPY,
+    LOG_FRAC_REWARD_ZERO_STD,
+    LOG_GRAD_NORM,
+    LOG_KL,
+    LOG_LEARNING_RATE,
+    LOG_LOSS,
+    LOG_MEAN_LENGTH,
+    LOG_REWARD,
+    LOG_SFT_TOKEN_ACCURACY,
+    LOG_SFT_TOKENS,
+)
 
 # Metric keys shown in the progress line, in order, when the trainer logs them (TRL's names: rlr/trl_internals.py;
 # `accuracy` is added by rlr.train.rl_logging.AccuracyLog from whichever correctness reward the preset uses).
 PROGRESS_KEYS = (
-    ("loss", "loss"), ("reward", "reward"), ("accuracy", "acc"), ("mean_token_accuracy", "tok_acc"),
+    (LOG_LOSS, "loss"), (LOG_REWARD, "reward"), ("accuracy", "acc"), (LOG_SFT_TOKEN_ACCURACY, "tok_acc"),
     (LOG_MEAN_LENGTH, "len"), (LOG_KL, "kl"), (LOG_ENTROPY, "ent"), (LOG_FRAC_REWARD_ZERO_STD, "zero_std"),
-    ("learning_rate", "lr"),
+    (LOG_LEARNING_RATE, "lr"),
 )
 
 
@@ -113,7 +124,7 @@ class NanGuard(TrainerCallback):
         self.bad_key = ""
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        for key in ("loss", "grad_norm"):
+        for key in (LOG_LOSS, LOG_GRAD_NORM):
             value = (logs or {}).get(key)
             if isinstance(value, float) and not math.isfinite(value):
                 self.bad_step, self.bad_key = state.global_step, key

@@ -59,9 +59,6 @@ def resume_checkpoint(run: StageRun, resume: bool) -> str | None:
 
 def train_with_hygiene(trainer: Any, run: StageRun, *, resume: bool, description: str) -> Any:
     """trainer.train() with our callbacks; raises KeyboardInterrupt after saving on Ctrl-C (exit 130)."""
-    from rlr.trl_internals import check_trl_version
-
-    check_trl_version()  # a TRL outside the tested minor version: say so before hours of training
     checkpoint = resume_checkpoint(run, resume)  # before the SIGINT handler: a raise here must not leave it installed
     interrupt = GracefulInterrupt().install()
     guard = NanGuard()

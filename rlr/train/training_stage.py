@@ -43,8 +43,10 @@ class TrainingStart:
 def prepare(cfg: Any, opts: StageOptions, stage: str, use_lora: bool) -> TrainingStart:
     from rlr.device import resolve_device
     from rlr.train.loop import resume_checkpoint
+    from rlr.trl_internals import check_trl_version
 
     started = time.time()
+    check_trl_version()  # a TRL outside the tested minor version: say so before the model loads and hours of training
     if opts.resume and opts.overwrite:
         raise UserError("--resume and --overwrite contradict each other; pass one of them")
     if cfg.model.load_in_4bit and not use_lora:
