@@ -15,7 +15,7 @@ from typing import Any
 
 from rlr.config.load import LoadedConfig
 from rlr.errors import GateFailed
-from rlr.paths import eval_dir, run_root
+from rlr.paths import RESULTS_FILE, eval_dir, eval_stage, run_root
 from rlr.runs import StageRun
 from rlr.stage import stage_function, stage_options
 
@@ -25,7 +25,7 @@ STEPS = {
     "sft": ("sft", "sft"),
     "eval_before": ("evaluate", None),  # eval/<label of the model RL starts from>
     "rl": ("train-rl", "rl"),
-    "eval_after": ("evaluate", "eval/rl"),
+    "eval_after": ("evaluate", eval_stage("rl")),
     "export": ("export", "export"),
 }
 
@@ -49,7 +49,7 @@ def before_label(cfg: Any) -> str:
 def read_eval(cfg: Any, label: str) -> dict[str, Any]:
     from rlr.files import read_json
 
-    path = eval_dir(cfg, label) / "results.json"
+    path = eval_dir(cfg, label) / RESULTS_FILE
     return read_json(path) if path.is_file() else {}
 
 
@@ -110,7 +110,7 @@ def run_pipeline(loaded: LoadedConfig, *, overwrite: bool = False, as_json: bool
         models: dict[str, Any] = {}  # which model an evaluate step scores
         if step == "eval_before":
             label = before_label(cfg)
-            stage_dir = f"eval/{label}"
+            stage_dir = eval_stage(label)
             models = {"models": [label]}
         elif step == "eval_after":
             models = {"models": ["rl"]}

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from rlr import paths
 from rlr.disk import check_writable, writing
 from rlr.errors import UserError
 from rlr.files import atomic_write_json, atomic_write_text, read_json
@@ -85,18 +86,16 @@ class StageRun:
     def __init__(self, run_root: Path, stage: str):
         self.run_root = Path(run_root)
         self.stage = stage
-        self.path = self.run_root / stage
-        self.manifest_path = self.path / "manifest.json"
-        self.metrics_path = self.path / "metrics.jsonl"
-        self.config_path = self.path / "config.yaml"
+        self.path = paths.stage_path(self.run_root, stage)
+        self.manifest_path = paths.manifest_path(self.path)
+        self.metrics_path = self.path / paths.METRICS_FILE
+        self.config_path = paths.config_path(self.path)
         self._manifest: dict[str, Any] = {}
         self._t0 = 0.0
 
     @classmethod
     def of(cls, cfg: Any, stage: str) -> StageRun:
-        from rlr.paths import run_root
-
-        return cls(run_root(cfg), stage)
+        return cls(paths.run_root(cfg), stage)
 
     # --- state -------------------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:

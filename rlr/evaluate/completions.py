@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rlr.errors import UserError
+from rlr.paths import RESULTS_FILE, eval_stage, run_root
 
 
 def read_completions(path: Path) -> list[dict[str, Any]]:
@@ -75,14 +76,13 @@ def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: 
     from rlr.evaluate.compare import write_comparison
     from rlr.evaluate.reuse import changes_text
     from rlr.files import atomic_write_json
-    from rlr.paths import run_root
     from rlr.runs import StageRun, now_iso
 
     cfg = loaded.cfg
     records = read_completions(path)
     matched = _match(records, benchmarks, path, limit)  # bad input is refused before anything is written
     label = "completions-" + sanitize(path.stem)
-    stage = StageRun(run_root(cfg), f"eval/{label}")
+    stage = StageRun(run_root(cfg), eval_stage(label))
     inputs = completions_inputs(path, records, benchmarks, cfg)
     if stage.is_complete() and not opts.overwrite:
         stored = stage.manifest().get("inputs") or {}
@@ -91,7 +91,7 @@ def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: 
                             "rescore")
         stderr.print(f"{stage.path}: complete for the same file (sha256) and verifier, reusing its results "
                      "(--overwrite rescores)")
-        per_bench = json.loads((stage.path / "results.json").read_text())["benchmarks"]
+        per_bench = json.loads((stage.path / RESULTS_FILE).read_text())["benchmarks"]
         return _summary(stage.path, path, per_bench), per_bench
     # rescoring is cheap and has nothing to resume: an unfinished stage is redone; a complete one of another file
     # or verifier needs --overwrite, as every stage does
@@ -101,8 +101,8 @@ def score_completions_file(loaded: Any, opts: Any, benchmarks: list[Any], path: 
         result = _score(cfg, benchmarks, matched, label, path, stage)
         result["evaluated_at"] = now_iso()
         result["identity"] = inputs
-        atomic_write_json(stage.path / "results.json", result)
-        stage.finish("complete", outputs={"results": "results.json", "samples": "samples.jsonl"})
+        atomic_write_json(stage.path / RESULTS_FILE, result)
+        stage.finish("complete", outputs={"results": RESULTS_FILE, "samples": "samples.jsonl"})
     write_comparison(stage.path.parent)
     return _summary(stage.path, path, result["benchmarks"]), result["benchmarks"]
 

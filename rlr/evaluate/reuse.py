@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rlr.errors import UserError
+from rlr.paths import RESULTS_FILE
 
 
 def evaluation_identity(model_info: dict[str, Any], benchmarks: list[dict[str, Any]], generation: dict[str, Any],
@@ -71,7 +72,7 @@ def newest_weight_change(paths: list[str]) -> tuple[float, str] | None:
 
 def reusable_results(stage_path: Path, wanted: dict[str, Any], model_paths: list[str]) -> dict[str, Any]:
     """The stored results of a completed eval stage if they answer `wanted`; else a UserError naming the change."""
-    results_path = stage_path / "results.json"
+    results_path = stage_path / RESULTS_FILE
     try:
         results = json.loads(results_path.read_text())
     except (OSError, json.JSONDecodeError):

@@ -32,6 +32,7 @@ from rlr.evaluate.scoring import (
     evaluate_benchmark,
     generation_settings,
 )
+from rlr.paths import RESULTS_FILE
 from rlr.stage import EvaluateOptions
 
 
@@ -116,8 +117,8 @@ def evaluate_model(label: str, spec: str, ref: Any, loaded: Any, benchmarks: lis
         result = {"label": label, "model": model_info, "evaluated_at": now_iso(), "generation": identity["generation"],
                   "limit": limit, "device": device.as_dict(), "benchmarks": per_bench, "identity": identity}
         atomic_write_text(stage.path / "samples.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in samples))
-        atomic_write_json(stage.path / "results.json", result)
-        stage.finish("complete", outputs={"results": "results.json", "samples": "samples.jsonl"})
+        atomic_write_json(stage.path / RESULTS_FILE, result)
+        stage.finish("complete", outputs={"results": RESULTS_FILE, "samples": "samples.jsonl"})
     return result
 
 
@@ -154,7 +155,6 @@ def say_interrupted(models: list[tuple[str, str, Any]], results: dict[str, Any],
 def run_evaluate(loaded: Any, opts: EvaluateOptions) -> dict[str, Any]:
     from rlr import paths
     from rlr.device import resolve_device
-    from rlr.paths import run_root
     from rlr.runs import StageRun
 
     started = time.time()
@@ -183,7 +183,7 @@ def run_evaluate(loaded: Any, opts: EvaluateOptions) -> dict[str, Any]:
 
         check_vllm_available()
     models = resolve_models(list(opts.models), cfg)
-    stages = {label: StageRun(run_root(cfg), f"eval/{label}") for label, _, _ in models}
+    stages = {label: StageRun.of(cfg, paths.eval_stage(label)) for label, _, _ in models}
     for stage in stages.values():
         if not stage.is_complete():  # a complete one is reused or refused below, once the rows are known
             stage.check_can_start(overwrite=opts.overwrite, resume=opts.resume)

@@ -16,6 +16,7 @@ import yaml
 
 from rlr.errors import UserError
 from rlr.files import atomic_write_text, read_json
+from rlr.paths import comparison_path, config_path, data_manifest_path, manifest_path, stage_path
 from rlr.runs import library_versions
 
 RL_KEYS = ("learning_rate", "max_steps", "num_train_epochs", "per_device_train_batch_size", "num_generations",
@@ -48,14 +49,14 @@ def _training_stages(run_root: Path | None, source: Any) -> list[tuple[str, dict
     """(stage, config.yaml, manifest.json) of the stages behind the export, oldest first."""
     if source.stage_dir is None or run_root is None:
         return []
-    top = (source.stage or "model", _read_yaml(source.stage_dir / "config.yaml"),
-           _read_json(source.stage_dir / "manifest.json"))
+    top = (source.stage or "model", _read_yaml(config_path(source.stage_dir)),
+           _read_json(manifest_path(source.stage_dir)))
     stages = [top]
     init_from = ((top[1].get("rl") or {}).get("init_from")) if source.stage == "rl" else None
-    sft = run_root / "sft"
-    if source.stage == "rl" and init_from in (None, "sft") and _read_json(sft / "manifest.json").get("status") == \
+    sft = stage_path(run_root, "sft")
+    if source.stage == "rl" and init_from in (None, "sft") and _read_json(manifest_path(sft)).get("status") == \
             "complete":
-        stages.insert(0, ("sft", _read_yaml(sft / "config.yaml"), _read_json(sft / "manifest.json")))
+        stages.insert(0, ("sft", _read_yaml(config_path(sft)), _read_json(manifest_path(sft))))
     return stages
 
 
@@ -109,7 +110,7 @@ def _stage_section(stage: str, config: dict[str, Any], manifest: dict[str, Any])
 
 
 def _data_section(run_root: Path) -> list[str]:
-    manifest = _read_json(run_root / "data" / "manifest.json")
+    manifest = _read_json(data_manifest_path(run_root))
     outputs = manifest.get("outputs") or {}
     rows = [f"| {name} | {info.get('rows', '?')} | `{info.get('sha256', '?')}` |" for name, info in outputs.items()
             if isinstance(info, dict)]
@@ -195,7 +196,7 @@ def write_model_card(out: Path, loaded: Any, source: Any, *, dtype: str, merged:
         for stage, config, manifest in stages:
             lines += _stage_section(stage, config, manifest)
     lines += _data_section(run_root) if run_root else []
-    comparison = _read_json(run_root / "eval" / "results.json") if run_root else {}
+    comparison = _read_json(comparison_path(run_root)) if run_root else {}
     table = eval_table(comparison)
     if table:
         first = next(iter((comparison.get("models") or {}).values()), None) or {}

@@ -7,7 +7,7 @@ Why it is more than `merge_and_unload().save_pretrained()`:
 - Merging happens in float32 on the CPU and the cast to `export.dtype` comes last, so half-precision rounding
   happens once instead of once per adapter.
 - The export is checked, not trusted: it is reloaded from disk and its logits on a fixed input are compared with
-  the in-memory unmerged model (float32: atol 1e-4; bf16/fp16 round, see rlr/export_check.py). The max abs diff
+  the in-memory unmerged model (float32: atol 1e-4; bf16/fp16 round, see rlr/export/check.py). The max abs diff
   goes into the manifest; a mismatch marks the export failed (exit 1).
 - Nothing half-written ever sits at the target: everything is written to a temp dir beside it and renamed at the
   end. A crash leaves the target as it was; a failed check is published with status "failed" so it can be read.
@@ -31,13 +31,14 @@ from rlr.config.load import LoadedConfig
 from rlr.device import DeviceInfo
 from rlr.errors import UserError
 from rlr.export.check import CHECK_TEXT, TOLERANCE, ExportCheckFailed, failure_reason, logit_check, reload_logits
-from rlr.files import atomic_write_json, file_sha256, read_json
+from rlr.files import atomic_write_json, default_file_mode, file_sha256, read_json, replace_dir, restore_replaced_dir
 from rlr.models.loading import load_model_ref, load_tokenizer, torch_dtype
 from rlr.models.references import LINEAGE_FILE, ModelRef, resolve_model_ref
+from rlr.paths import CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, MODEL_SUBDIR, config_path, manifest_path
 from rlr.runs import LOCK_FILE, StageRun, process_alive
 from rlr.stage import ExportOptions
 
-NOT_EXPORTED = {LINEAGE_FILE, "training_args.bin", "manifest.json", "config.yaml", "metrics.jsonl", LOCK_FILE}
+NOT_EXPORTED = {LINEAGE_FILE, "training_args.bin", MANIFEST_FILE, CONFIG_FILE, METRICS_FILE, LOCK_FILE}
 CPU_FP32 = DeviceInfo(device="cpu", dtype="float32", n_gpus=0, bf16=False, fp16=False, use_cpu=True, name="cpu")
 
 
@@ -64,7 +65,7 @@ def resolve_source(spec: str | None, cfg: Any) -> Source:
     if not path.is_dir():
         raise UserError(f"--from {spec}: not a stage or a directory; use sft, rl, auto or a model/adapter directory")
     ref = resolve_model_ref(str(path), cfg)
-    stage_dir = path.parent if (path.parent / "config.yaml").is_file() and path.name == "model" else None
+    stage_dir = path.parent if config_path(path.parent).is_file() and path.name == MODEL_SUBDIR else None
     return Source(ref, stage_dir.name if stage_dir else None, stage_dir)
 
 
@@ -72,8 +73,8 @@ def export_dtype(requested: str, source: Source) -> str:
     """auto = the dtype the source stage trained in (its manifest), else the base model's config, else float32."""
     if requested != "auto":
         return requested
-    if source.stage_dir and (source.stage_dir / "manifest.json").is_file():
-        dtype = (read_json(source.stage_dir / "manifest.json").get("device") or {}).get("dtype")
+    if source.stage_dir and manifest_path(source.stage_dir).is_file():
+        dtype = (read_json(manifest_path(source.stage_dir)).get("device") or {}).get("dtype")
         if dtype in TOLERANCE:
             return dtype
     config = Path(source.ref.base) / "config.json"
@@ -91,7 +92,7 @@ def check_target(target: Path, overwrite: bool, own_dir: bool = False) -> None:
     if not target.exists() or (target.is_dir() and not any(target.iterdir())):
         return
     try:
-        manifest = read_json(target / "manifest.json")
+        manifest = read_json(manifest_path(target))
     except (OSError, ValueError):
         manifest = {"stage": "export", "status": "unknown (unreadable manifest.json)"} if own_dir else {}
     if not isinstance(manifest, dict) or manifest.get("stage") != "export":
@@ -104,11 +105,7 @@ def check_target(target: Path, overwrite: bool, own_dir: bool = False) -> None:
 def recover_leftovers(target: Path) -> None:
     """Clean up after an export that was killed: its temp dir goes; a previous export it had moved aside but not
     yet replaced (killed between the two renames) goes back in place."""
-    for path in target.parent.glob(f".{target.name}.old-*"):
-        if not target.exists():
-            os.replace(path, target)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
+    restore_replaced_dir(target)
     for path in target.parent.glob(f".{target.name}.tmp-*"):
         pid = path.name.rsplit("-", 1)[-1]
         if not (pid.isdigit() and process_alive(int(pid))):
@@ -172,31 +169,19 @@ def run_export(loaded: LoadedConfig, opts: ExportOptions) -> dict[str, Any]:
                "logits_max_abs_diff": check["max_abs_diff"], "tolerance": check["tolerance"]}
     if repo:
         summary["pushed_to"] = push_to_hub(target, repo, cfg.run.name)
-        manifest = read_json(target / "manifest.json")
+        manifest = read_json(manifest_path(target))
         manifest["outputs"]["pushed_to"] = summary["pushed_to"]
-        atomic_write_json(target / "manifest.json", manifest)
+        atomic_write_json(manifest_path(target), manifest)
     summary["wall_s"] = round(time.time() - started, 2)  # the key every stage summary uses
     return summary
 
 
 def publish(tmp: Path, target: Path) -> None:
-    """Rename the finished temp dir onto the target; an old export is moved aside first, then deleted."""
-    umask = os.umask(0)
-    os.umask(umask)
+    """Rename the finished temp dir onto the target (an old export is moved aside first, then deleted)."""
+    mode = default_file_mode()
     for path in tmp.iterdir():  # temp-file writers leave 0600; an export is meant to be shared
-        path.chmod(0o666 & ~umask)
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except OSError:
-        if old is not None:
-            os.replace(old, target)  # put the previous export back rather than leave nothing
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        path.chmod(mode)
+    replace_dir(tmp, target)
 
 
 def write_model(source: Source, cfg: Any, out: Path, dtype: str, merge: bool) -> dict[str, Any]:
