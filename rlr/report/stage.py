@@ -19,6 +19,7 @@ from typing import Any
 
 from rlr.errors import UserError
 from rlr.files import atomic_write_text, read_json
+from rlr.paths import EVAL_STAGE, METRICS_FILE, RESULTS_FILE, manifest_path, stage_path
 from rlr.runs import STAGES
 from rlr.trl_internals import LOG_LOSS, LOG_MEAN_LENGTH, LOG_REWARD, LOG_SFT_TOKEN_ACCURACY, reward_name_of
 
@@ -68,7 +69,7 @@ def _benchmarks(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _status(stage_dir: Path) -> str | None:
     """The stage's manifest status; None when it has no readable manifest (files from elsewhere are taken as is)."""
     try:
-        manifest = read_json(stage_dir / "manifest.json")
+        manifest = read_json(manifest_path(stage_dir))
     except (OSError, json.JSONDecodeError):
         return None
     return manifest.get("status") if isinstance(manifest, dict) else None
@@ -78,7 +79,7 @@ def _eval_rows(eval_dir: Path) -> list[dict[str, Any]]:
     """Rows of (model label, benchmark, metrics) from every results.json under eval/; a combined file wins over a
     per-model file for the same label, since the evaluate stage writes the combined one last."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    files = sorted(eval_dir.rglob("results.json"), key=lambda p: (-len(p.relative_to(eval_dir).parts), str(p)))
+    files = sorted(eval_dir.rglob(RESULTS_FILE), key=lambda p: (-len(p.relative_to(eval_dir).parts), str(p)))
     for path in files:
         try:
             doc = read_json(path)
@@ -119,25 +120,25 @@ def load_run(path: Path) -> RunData:
     # Other folders with a manifest count as stages only inside a run: a folder of models or exports is not one.
     extra = sorted(p for p in path.iterdir()
                    if p.is_dir() and p.name not in STAGES and not p.name.startswith(".")
-                   and (p / "manifest.json").is_file())  # .export.tmp-<pid>: a killed export's leftovers
+                   and manifest_path(p).is_file())  # .export.tmp-<pid>: a killed export's leftovers
     stage_dirs = [path / s for s in STAGES] + (extra if any((path / s).is_dir() for s in STAGES) else [])
     for stage_dir in stage_dirs:
         # evaluate keeps one stage per model (eval/<label>/manifest.json), so look one level down as well
         nested = sorted(stage_dir.glob("*/manifest.json")) if stage_dir.is_dir() else []
-        for manifest in [stage_dir / "manifest.json", *nested]:
+        for manifest in [manifest_path(stage_dir), *nested]:
             if manifest.is_file():
                 try:
                     run.manifests[manifest.parent.relative_to(path).as_posix()] = read_json(manifest)
                 except (OSError, json.JSONDecodeError) as e:
                     log.warning("skipping %s: %s", manifest, e)
-        if (stage_dir / "metrics.jsonl").is_file():
-            run.metrics[stage_dir.name], bad = _read_jsonl(stage_dir / "metrics.jsonl")
+        if (stage_dir / METRICS_FILE).is_file():
+            run.metrics[stage_dir.name], bad = _read_jsonl(stage_dir / METRICS_FILE)
             run.bad_lines += bad
-    if (path / "eval").is_dir():
-        run.eval_rows = _eval_rows(path / "eval")
+    if stage_path(path, EVAL_STAGE).is_dir():
+        run.eval_rows = _eval_rows(stage_path(path, EVAL_STAGE))
     if not (run.manifests or run.metrics or run.eval_rows):
         hint = ""
-        if (path / "manifest.json").is_file() or (path / "metrics.jsonl").is_file():
+        if manifest_path(path).is_file() or (path / METRICS_FILE).is_file():
             hint = f" (this looks like a stage directory: pass its parent {path.parent})"
         raise UserError(f"{path}: no stage outputs (no manifest.json, metrics.jsonl or eval results.json in "
                         f"{', '.join(STAGES)}){hint}")
