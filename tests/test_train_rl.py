@@ -47,6 +47,35 @@ def test_train_rl_writes_model_metrics_samples_manifest(cli, tmp_path, micro_mod
     assert (rl / "model/tokenizer_config.json").is_file()
 
 
+JUDGE_REWARD = """
+def judge(completions, **kwargs):
+    return [float(len(c[0]["content"] if isinstance(c, list) else c) % 2) for c in completions]
+
+
+judge.measures_correctness = True  # a plugin's correctness reward, under a name that does not say "correct"
+"""
+
+
+def test_train_rl_records_which_rewards_measure_correctness(cli, tmp_path, micro_model):
+    from rlr.rewards.registry import correctness_reward_names, correctness_rewards_of_run
+
+    (tmp_path / "judge_reward.py").write_text(JUDGE_REWARD)
+    preset = rl_preset(tmp_path, micro_model, "judged", "grpo", trainer={"max_steps": 1},
+                       rewards=[{"name": "judge_reward.py:judge"}, {"name": "parity_reward.py:parity"},
+                                {"name": "accuracy"}, {"name": "accuracy"}])
+    prepare(cli, preset)
+    result = cli("train-rl", preset)
+    assert result.code == 0, result.stderr
+    run_dir = tmp_path / "runs/judged"
+    manifest = json.loads((run_dir / "rl/manifest.json").read_text())
+    assert manifest["inputs"]["correctness_rewards"] == ["judge_reward.py:judge", "accuracy", "accuracy_2"]
+    assert correctness_rewards_of_run(run_dir) == {"judge_reward.py:judge", "accuracy", "accuracy_2"}
+    del manifest["inputs"]["correctness_rewards"]  # a run directory from before the record: the built-in names
+    (run_dir / "rl/manifest.json").write_text(json.dumps(manifest))
+    assert correctness_rewards_of_run(run_dir) == correctness_reward_names()
+    assert correctness_rewards_of_run(tmp_path / "no-such-run") == correctness_reward_names()
+
+
 def _fake_sft_adapter(cfg_run: Path, micro_model: Path) -> Path:
     """A complete sft/ stage holding a LoRA adapter with non-zero weights (what `rlr sft` writes with LoRA)."""
     import torch

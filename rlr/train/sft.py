@@ -87,8 +87,8 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
 
     from rlr.data.prepared import load_split_dataset
     from rlr.models.loading import load_tokenizer
-    from rlr.tools.agentic import tool_schemas
     from rlr.train import training_stage as ts
+    from rlr.train.agentic import tool_schemas
     from rlr.train.loop import train_with_hygiene
     from rlr.train.sft_config import build_trl_config
     from rlr.train.sft_data import check_chat_template, sft_dataset

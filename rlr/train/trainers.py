@@ -1,6 +1,7 @@
-"""The TRL trainers rlr drives: one table `{name: (config class, trainer class)}`.
+"""The TRL trainers rlr drives: one table `{name: Trainer(config class, trainer class, traits)}`.
 
-Adding a trainer type is one row here, the name in `RLSection.trainer_type`'s choices, and an algorithm bundle
+Code elsewhere asks a row what its trainer can do (e.g. `supports_tools`) instead of naming trainer types, so adding
+a trainer type is one row here, the name in `RLSection.trainer_type`'s choices, and an algorithm bundle
 that sets it (presets/algorithms/). Classes are named, not imported, so reading the table costs no TRL import.
 """
 
@@ -8,16 +9,28 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from rlr.errors import ConfigError
 
-# name -> ("module:ConfigClass", "module:TrainerClass"); "sft" is the SFT stage's, the others rl.trainer_type's
-TRAINERS: dict[str, tuple[str, str]] = {
-    "sft": ("trl:SFTConfig", "trl:SFTTrainer"),
-    "grpo": ("trl:GRPOConfig", "trl:GRPOTrainer"),
-    "rloo": ("trl:RLOOConfig", "trl:RLOOTrainer"),
+
+class Trainer(NamedTuple):
+    config: str  # "module:ConfigClass"
+    trainer: str  # "module:TrainerClass"
+    supports_tools: bool = False  # runs TRL's tool loop (rl.tools, rl.environment)
+
+
+# "sft" is the SFT stage's trainer, the others rl.trainer_type's
+TRAINERS: dict[str, Trainer] = {
+    "sft": Trainer("trl:SFTConfig", "trl:SFTTrainer"),
+    "grpo": Trainer("trl:GRPOConfig", "trl:GRPOTrainer", supports_tools=True),
+    "rloo": Trainer("trl:RLOOConfig", "trl:RLOOTrainer"),
 }
+
+
+def tool_trainers() -> list[str]:
+    """The rl.trainer_type values whose trainer can call tools."""
+    return [name for name, row in TRAINERS.items() if row.supports_tools]
 
 
 def _load(ref: str) -> type:
@@ -26,11 +39,11 @@ def _load(ref: str) -> type:
 
 
 def config_class(name: str) -> type:
-    return _load(TRAINERS[name][0])
+    return _load(TRAINERS[name].config)
 
 
 def trainer_class(name: str) -> type:
-    return _load(TRAINERS[name][1])
+    return _load(TRAINERS[name].trainer)
 
 
 def build_config(name: str, section: str, loaded: Any, device: Any, kwargs_of: Callable[..., dict[str, Any]]) -> Any:

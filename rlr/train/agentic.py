@@ -1,6 +1,6 @@
 """Where `rl.tools` (and `rl.environment`) meet the rest of rlr: the config check and the trainer's keyword arguments.
 
-Kept out of rlr/train/rl_config.py and rlr/train/rl.py on purpose: each of those calls in here once, so the agentic
+Kept out of rlr/train/rl_config.py, rl.py and sft.py on purpose: each of those calls in here once, so the agentic
 part of a run reads in one place.
 """
 
@@ -11,6 +11,7 @@ from typing import Any
 from rlr.config.coerce import Problems
 from rlr.config.load import LoadedConfig
 from rlr.errors import UserError
+from rlr.train.trainers import TRAINERS, tool_trainers
 
 
 def check_agentic(loaded: LoadedConfig, problems: Problems) -> None:
@@ -35,8 +36,9 @@ def check_agentic(loaded: LoadedConfig, problems: Problems) -> None:
             check_environment(environment, loaded.base_dir)
         except UserError as e:
             problems.add("rl.environment", str(e))
-    if cfg.rl.trainer_type != "grpo":
-        problems.add(key, f"TRL's {cfg.rl.trainer_type.upper()}Trainer cannot call tools (only GRPOTrainer "
+    if not TRAINERS[cfg.rl.trainer_type].supports_tools:
+        able = ", ".join(TRAINERS[n].trainer.partition(":")[2] for n in tool_trainers())
+        problems.add(key, f"TRL's {cfg.rl.trainer_type.upper()}Trainer cannot call tools (only {able} "
                      "runs the tool loop); choose a GRPO-family rl.algorithm (grpo, dr_grpo, dapo, gspo ...)")
     if not cfg.template.chat:
         problems.add(key, "tool calls are chat turns; set template.chat=true")
