@@ -64,7 +64,9 @@ def _reward_mean(key: str) -> bool:
 
 
 def _is_accuracy(key: str) -> bool:
-    """A correctness reward's mean: a built-in that declares `measures_correctness`, or a name saying "correct"."""
+    """A correctness reward's mean, for runs that logged no `accuracy` of their own (older rlr): a built-in that
+    declares `measures_correctness`, or a name saying "correct". Current runs log `accuracy` from every reward that
+    declares the trait, plugins included, and record their names in rl/manifest.json (`correctness_rewards_of_run`)."""
     from rlr.rewards.registry import correctness_reward_names
 
     reward = reward_name_of(key)
