@@ -43,6 +43,7 @@ class Completion:
     text: str
     length: int
     truncated: bool
+    episode: dict[str, Any] | None = None  # a tool-calling episode's transcript and counts (evaluate/tool_rollout.py)
 
 
 @dataclass

@@ -74,7 +74,8 @@ def score_generation(bench: Benchmark, gen: GenerationResult, mode: str, scorer:
                         "question": question_text(rows[i]), "prompt": gen.prompt_texts[i],
                         "answer": rows[i].get("answer"), "completion": c.text, "extracted": extracted,
                         "correct": None if score is None else score >= 1.0, "score": score, "length": c.length,
-                        "truncated": c.truncated, "format_ok": fmt >= 1.0, "gold_unparseable": score is None})
+                        "truncated": c.truncated, "format_ok": fmt >= 1.0, "gold_unparseable": score is None,
+                        **(c.episode or {})})
     kept = [p for i, p in enumerate(problems) if i not in unscorable]
     if rows and not kept:
         raise UserError(f"benchmark {bench.name!r}: none of its {len(rows)} ground-truth answers can be read by the "
@@ -95,11 +96,13 @@ def evaluate_benchmark(generator: Any, bench: Benchmark, settings: GenerationSet
 
     from rlr.evaluate.metrics import bootstrap_ci, summarize
 
-    prompts = [row["prompt"] for row in bench.rows]
+    # a tool-calling generator (evaluate/tool_rollout.py) takes whole rows: an environment resets on the row
+    prompts = bench.rows if getattr(generator, "takes_rows", False) else [row["prompt"] for row in bench.rows]
     gen = generator.generate(prompts, settings, description=f"{label} on {bench.name}")
     problems, records, unparseable = score_generation(bench, gen, "sample", scorer, answer_format)
     metrics = summarize(problems, ks, seed=settings.seed)
     metrics["gold_unparseable"] = unparseable  # problems left out of every metric: their gold cannot be read
+    metrics.update(gen.extra)  # tool calls, errors and turns per episode; {} without tools
     metrics["timing"] = _timing(gen)
     if greedy:
         greedy_gen = generator.generate(prompts, replace(settings, greedy=True), description=f"{label} greedy")
@@ -108,6 +111,7 @@ def evaluate_benchmark(generator: Any, bench: Benchmark, settings: GenerationSet
         metrics["greedy_accuracy"] = sum(values) / len(values)
         metrics["greedy_accuracy_ci"] = list(bootstrap_ci(values, seed=settings.seed))
         metrics["timing"]["greedy"] = _timing(greedy_gen)
+        metrics.update({f"greedy_{k}": v for k, v in greedy_gen.extra.items()})
         records += greedy_records
     return metrics, records
 

@@ -79,7 +79,10 @@ def identity_of(spec: str, ref: Any, cfg: Any, benchmarks: list[Benchmark], limi
     from rlr.evaluate.reuse import evaluation_identity
 
     ev = cfg.eval
-    generation = {**generation_settings(cfg).as_dict(), "backend": ev.backend, "greedy_extra": ev.greedy}
+    from rlr.evaluate.tool_rollout import tool_identity
+
+    generation = {**generation_settings(cfg).as_dict(), "backend": ev.backend, "greedy_extra": ev.greedy,
+                  **tool_identity(cfg)}  # {} without rl.tools / rl.environment
     from rlr.rewards.accuracy import TaskScore
     from rlr.rewards.math_extract import DEFINITION
 
@@ -104,7 +107,9 @@ def evaluate_model(label: str, spec: str, ref: Any, loaded: Any, benchmarks: lis
         from rlr.rewards.accuracy import TaskScore
 
         scorer = TaskScore.from_reward_specs(cfg.rewards)  # the training verifier, with the preset's settings
-        generator = build_generator(ref, cfg, device)
+        from rlr.evaluate.tool_rollout import with_tools
+
+        generator = with_tools(build_generator(ref, cfg, device), loaded)  # as is without rl.tools / rl.environment
         per_bench: dict[str, Any] = {}
         samples: list[dict[str, Any]] = []
         for bench in benchmarks:

@@ -145,8 +145,8 @@ def train(trainer: Any, run: StageRun, resume: bool, algorithm: str) -> Any:
 def build_trainer(loaded: LoadedConfig, init_ref: ModelRef, args: Any, funcs: list[Any], weights: list[float],
                   device: Any, run: StageRun) -> Any:
     from rlr.data.prepared import load_split_dataset
+    from rlr.envs.rollout_tools import trainer_kwargs  # rl.tools / rl.environment; {} when the preset has neither
     from rlr.models.loading import load_tokenizer
-    from rlr.train.agentic import trainer_kwargs  # rl.tools / rl.environment; {} when the preset has neither
     from rlr.train.rl_logging import AccuracyLog, BatchRecorder, SampleLog, record_rewards
     from rlr.train.training_stage import load_policy
 

@@ -86,9 +86,9 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
     from transformers import set_seed
 
     from rlr.data.prepared import load_split_dataset
+    from rlr.envs.rollout_tools import tool_schemas
     from rlr.models.loading import load_tokenizer
     from rlr.train import training_stage as ts
-    from rlr.train.agentic import tool_schemas
     from rlr.train.loop import train_with_hygiene
     from rlr.train.sft_config import build_trl_config
     from rlr.train.sft_data import check_chat_template, sft_dataset
