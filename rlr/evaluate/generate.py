@@ -102,7 +102,7 @@ def encode_prompts(texts: Sequence[str], tokenizer: Any, chat: Sequence[bool]) -
                                                                                                    strict=True)]
 
 
-def _progress() -> Any:
+def progress_bar() -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from rlr.console import stderr
@@ -134,11 +134,11 @@ class HFGenerator:
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         n = 1 if settings.greedy else settings.n
         results: list[list[Completion]] = [[] for _ in prompts]
-        kwargs = self._generate_kwargs(settings, n)
+        kwargs = self.generate_kwargs(settings, n)
         generated = 0
         torch.manual_seed(settings.seed)
         t0 = time.perf_counter()
-        progress = _progress() if show_progress else None
+        progress = progress_bar() if show_progress else None
         task = progress.add_task(description, total=len(prompts), pps=0.0, tps=0.0) if progress else None
         if progress:
             progress.start()
@@ -165,7 +165,7 @@ class HFGenerator:
                 progress.stop()
         return GenerationResult(results, texts, time.perf_counter() - t0, generated)
 
-    def _generate_kwargs(self, settings: GenerationSettings, n: int) -> dict[str, Any]:
+    def generate_kwargs(self, settings: GenerationSettings, n: int) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "max_new_tokens": settings.max_new_tokens, "num_return_sequences": n,
             "pad_token_id": self.tokenizer.pad_token_id, "eos_token_id": sorted(self.eos),

@@ -274,7 +274,7 @@ def hf_turns(hf: Any) -> TurnGenerator:
                     continue
                 batch = hf.tokenizer.pad({"input_ids": [contexts[i] for i in idx]}, padding=True, return_tensors="pt")
                 batch = {k: v.to(hf.device) for k, v in batch.items()}
-                kwargs = {**hf._generate_kwargs(settings, 1), "max_new_tokens": max(budgets[i] for i in idx)}
+                kwargs = {**hf.generate_kwargs(settings, 1), "max_new_tokens": max(budgets[i] for i in idx)}
                 rows = hf.model.generate(**batch, **kwargs)[:, batch["input_ids"].shape[1]:].tolist()
                 for i, ids in zip(idx, rows, strict=True):
                     kept, _, truncated = split_completion(ids, hf.eos)
@@ -298,11 +298,11 @@ class ToolRolloutGenerator:
                  show_progress: bool = True) -> GenerationResult:
         import torch
 
-        from rlr.evaluate.generate import _progress
+        from rlr.evaluate.generate import progress_bar
 
         n = 1 if settings.greedy else settings.n
         torch.manual_seed(settings.seed)
-        progress = _progress() if show_progress else None
+        progress = progress_bar() if show_progress else None
         task = progress.add_task(description, total=len(rows) * n, pps=0.0, tps=0.0) if progress else None
         t0 = time.perf_counter()
         if progress:
