@@ -1,4 +1,4 @@
-from rlr.cli import main
+from rlr.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

@@ -337,6 +337,18 @@ def _maybe_launch(command: str, preset: str, overrides: list[str] | None, num_pr
     raise typer.Exit(code)
 
 
+def entry() -> None:
+    """The `rlr` executable (`python -m rlr` too): `main`, with an exit status that a Ctrl-C cannot turn into -2."""
+    try:
+        main()
+    except SystemExit as e:
+        if e.code == 130:
+            from rlr.interrupts import exit_interrupted
+
+            exit_interrupted()
+        raise
+
+
 def main() -> None:
     from rlr.errors import GateFailed, RunStopped, UserError
 
@@ -358,8 +370,11 @@ def main() -> None:
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=UserWarning, module="(transformers|trl|peft|torch)")
+    from rlr.interrupts import remembered_interrupts
+
     try:
-        code = app(prog_name="rlr", standalone_mode=False)  # returns Exit codes instead of calling sys.exit
+        with remembered_interrupts():  # a Ctrl-C swallowed by a library's __del__ still stops the command
+            code = app(prog_name="rlr", standalone_mode=False)  # returns Exit codes instead of calling sys.exit
         if isinstance(code, int) and code:
             sys.exit(code)
     except UserError as e:

@@ -155,7 +155,7 @@ def test_the_run_path_scan_sees_what_it_forbids() -> None:
 # their file lives. Importing a name by string (rlr.stage's entry points, a user's reward) is dispatch, not seen here.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("rlr", "rlr.errors", "rlr.files", "rlr.disk", "rlr.paths", "rlr.runs", "rlr.stage", "rlr.console", "rlr.device",
-     "rlr.trl_internals"),
+     "rlr.trl_internals", "rlr.interrupts"),
     ("rlr.config", "rlr.presets"),
     ("rlr.models",),
     ("rlr.sandbox",),

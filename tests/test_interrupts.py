@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,3 +79,20 @@ def test_ctrl_c_in_export_leaves_the_previous_export_and_says_so(cli, tmp_path, 
         in r.stderr
     assert {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()} == before
     assert not list(target.parent.glob(".export.tmp-*"))
+
+
+def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_the_next_loop_step():
+    """Python ignores a KeyboardInterrupt raised inside `__del__` (the regex module's, during generation, lost
+    the interrupt and let a 3,000-problem evaluation run on): the recorded request raises at the next batch."""
+    from rlr.interrupts import raise_if_interrupted, remembered_interrupts
+
+    class SwallowsTheInterrupt:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # the handler's KeyboardInterrupt lands here and is ignored
+
+    with remembered_interrupts():
+        raise_if_interrupted()  # nothing pressed yet
+        SwallowsTheInterrupt()
+        with pytest.raises(KeyboardInterrupt):
+            raise_if_interrupted()
+    raise_if_interrupted()  # the request belongs to the command that saw it

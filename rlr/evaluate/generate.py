@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlr.errors import UserError
+from rlr.interrupts import raise_if_interrupted
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class HFGenerator:
         try:
             with torch.inference_mode():
                 for start in range(0, len(order), settings.batch_size):
+                    raise_if_interrupted()
                     batch_idx = order[start:start + settings.batch_size]
                     batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in batch_idx]}, padding=True,
                                                return_tensors="pt")

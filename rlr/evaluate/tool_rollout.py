@@ -25,6 +25,7 @@ from typing import Any
 
 from rlr.errors import UserError
 from rlr.evaluate.generate import Completion, GenerationResult, GenerationSettings, split_completion
+from rlr.interrupts import raise_if_interrupted
 
 # (contexts, token budget per context) -> the generated ids of each, up to and including its eos
 TurnGenerator = Callable[[list[list[int]], list[int], GenerationSettings], list[list[int]]]
@@ -269,6 +270,7 @@ def hf_turns(hf: Any) -> TurnGenerator:
         order = sorted(range(len(contexts)), key=lambda i: len(contexts[i]))
         with torch.inference_mode():
             for start in range(0, len(order), settings.batch_size):
+                raise_if_interrupted()
                 idx = [i for i in order[start:start + settings.batch_size] if budgets[i] > 0]
                 if not idx:
                     continue
