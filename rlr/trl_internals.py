@@ -3,9 +3,10 @@
 A TRL upgrade is the commonest way for a trainer wrapper to break quietly: a private method is renamed, its output
 grows a key, a log key changes its name. So each such touchpoint is named here, with the versions it was tested on,
 and `tests/test_trl_contract.py` runs the real TRL code once and asserts what this module assumes (the keys of the
-generation hook's output for GRPO and RLOO, the log keys rlr reads, the SFT token counter, the reference model's
-source, the response template). pyproject pins TRL to `TESTED_TRL`'s minor version; `check_trl_version` warns at
-the start of a training stage, and in `rlr validate` / `--dry-run`, if another one is installed anyway.
+generation hook's output for GRPO and RLOO, the log keys rlr reads, the tool loop's included, the SFT token counter,
+the reference model's source, the response template). pyproject pins TRL to `TESTED_TRL`'s minor version;
+`check_trl_version` warns at the start of a training stage, and in `rlr validate` / `--dry-run`, if another one is
+installed anyway.
 
 This module imports neither torch nor TRL at load time: the report, the training callbacks and the CLI read its key
 names, and the version check reads TRL's installed metadata without importing it.
@@ -63,6 +64,10 @@ LOG_SFT_TOKEN_ACCURACY = "mean_token_accuracy"
 LOG_LOSS = "loss"  # transformers Trainer's own keys, which TRL keeps
 LOG_GRAD_NORM = "grad_norm"
 LOG_LEARNING_RATE = "learning_rate"
+# GRPOTrainer's tool loop, logged only when it has tools (rl.tools or rl.environment): calls per completion, and
+# failed calls (an exception or a guard's time limit, answered as `{"error": ...}`) per call, 0 without calls
+LOG_TOOL_CALL_FREQUENCY = "tools/call_frequency"
+LOG_TOOL_FAILURE_FREQUENCY = "tools/failure_frequency"
 _REWARD_PREFIX, _REWARD_SUFFIX = "rewards/", "/mean"
 
 

@@ -90,6 +90,8 @@ def test_report_one_run(cli, tmp_path):
     assert "rl `reward`: 0.24 (step 1)" in text and "(step 20)" in text
     assert "| rl | gsm8k | 50 | 0.4 [0.3, 0.5] | 0.5 |" in text  # eval table: n, pass@1 with its CI, maj@8
     assert "Skipped" not in text
+    assert not (run / "report" / "tools.png").exists() and "Tool calls" not in text  # optional: no tools, no noise
+    assert "tool_calls_per_episode" not in text
     assert not list((run / "report").glob("*.tmp"))  # atomic writes leave no temp files
 
 
@@ -129,6 +131,34 @@ def test_report_overlays_two_runs(cli, tmp_path, legends):
     assert legends["reward"][0] == ["grpo", "dapo"]
     assert legends["reward"][2] == ["grpo: accuracy", "grpo: think_format", "dapo: accuracy", "dapo: think_format"]
     assert legends["eval"][0] == ["grpo/base", "grpo/rl", "dapo/base", "dapo/rl"]
+
+
+def test_report_of_a_tool_run_plots_tool_calls_and_tabulates_episode_metrics(cli, tmp_path, legends):
+    """train-rl's metrics.jsonl with TRL's tool keys, and eval results.json with the tool episodes' means, as
+    rlr/train/callbacks.py and rlr/evaluate/tool_rollout.py write them."""
+    run = tmp_path / "runs" / "calc"
+    _manifest(run / "rl", "rl", duration=60.0)
+    _write_jsonl(run / "rl" / "metrics.jsonl", [
+        {"step": s, "epoch": s / 10, "time": 1.7e9 + s, "loss": 0.01, "reward": 0.1 * s,
+         "tools/call_frequency": 0.25 * s, "tools/failure_frequency": 0.5 / s, "num_tokens": 1000.0 * s,
+         "step_time_s": 2.0} for s in range(1, 5)])
+    episode = {"tool_calls_per_episode": 1.25, "tool_error_rate": 0.1, "turns_per_episode": 2.25}
+    _eval_model(run, "base", {"calc": {"num_problems": 8, "pass@1": 0.25, "pass@1_ci": [0.0, 0.5], **episode,
+                                       "tool_calls_per_episode": 0.5, "env_reward": None}})
+    _eval_model(run, "rl", {"calc": {"num_problems": 8, "pass@1": 0.75, "pass@1_ci": [0.5, 1.0], **episode,
+                                     "env_reward": 0.8}})
+    result = cli("report", run)
+    assert result.code == 0, result.stderr
+    text = (run / "report" / "report.md").read_text()
+    assert_png(run / "report" / "tools.png")
+    assert "### tools\n\nPanels: Tool calls\n" in text and "![tools](tools.png)" in text
+    assert legends["tools"] == [["calc: call_frequency", "calc: failure_frequency"]]
+    assert "- rl `tools/call_frequency`: 0.25 (step 1) -> 1 (step 4)" in text
+    assert "- rl `tools/failure_frequency`: 0.5 (step 1) -> 0.125 (step 4)" in text
+    assert ("| model | benchmark | num_problems | pass@1 | tool_calls_per_episode | tool_error_rate | "
+            "turns_per_episode | env_reward |") in text
+    assert "| base | calc | 8 | 0.25 [0, 0.5] | 0.5 | 0.1 | 2.25 | – |" in text  # no reward from the environment
+    assert "| rl | calc | 8 | 0.75 [0.5, 1] | 1.25 | 0.1 | 2.25 | 0.8 |" in text
 
 
 def test_more_keys_than_line_styles(tmp_path, legends):

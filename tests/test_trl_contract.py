@@ -170,6 +170,31 @@ def test_grpo_logs_the_keys_rlr_reads(grpo_trainer):
     assert ti.reward_name_of(ti.reward_mean_key("reward_len")) == "reward_len"
 
 
+def test_grpo_with_tools_logs_the_tool_keys_rlr_reads(tmp_path):
+    """The tool loop's keys (`rlr report`'s "Tool calls" panel): TRL logs them whenever the trainer has tools, so a
+    random model that never calls one still logs them (0.0)."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rlr.models.tiny import attach_tool_parser, build_tiny_model
+    from rlr.tools.calculator import calculator
+
+    model_dir = build_tiny_model(tmp_path / "micro", size="micro", seed=0, max_positions=1024)  # room for the tools
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    attach_tool_parser(tokenizer)  # what rlr/envs/rollout_tools.py does for a tool run on the tiny model
+    args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=4,
+                      max_completion_length=6, max_steps=1, logging_steps=1, report_to=[], use_cpu=True,
+                      save_strategy="no", seed=0, dataloader_num_workers=0, max_tool_calling_iterations=1)
+    data = Dataset.from_list([{"prompt": [{"role": "user", "content": f"{i}*{i}="}]} for i in range(4)])
+    trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir), reward_funcs=reward_len, args=args,
+                          train_dataset=data, processing_class=tokenizer, tools=[calculator])
+    trainer.train()
+    logged = {k for entry in trainer.state.log_history for k in entry}
+    for key in (ti.LOG_TOOL_CALL_FREQUENCY, ti.LOG_TOOL_FAILURE_FREQUENCY):
+        assert key in logged, f"TRL no longer logs {key!r}"
+
+
 def test_the_tiny_models_response_template_is_trls_qwen_one_without_reasoning():
     """rlr/models/tiny.py parses tool calls with it; GRPOTrainer switches to parse_response on its attribute."""
     import copy

@@ -2,7 +2,8 @@
 
 The figures are declared as data (`FIGURES`) rather than drawn by hand, because the logged keys depend on the
 TRL version, the algorithm and the rewards of a run: a panel is drawn only for the keys some run actually logged,
-and everything else is recorded as skipped so report.md can say what was missing instead of showing empty axes.
+and everything else is recorded as skipped so report.md can say what was missing instead of showing empty axes
+(except an `optional` panel, whose keys only some kinds of run log: the tool loop's).
 
 Matplotlib is used through `matplotlib.figure.Figure` only (no pyplot): that renders with Agg without touching the
 global backend or figure registry, so the report works headless and inside a long-lived process.
@@ -31,6 +32,8 @@ from rlr.trl_internals import (
     LOG_REWARD,
     LOG_REWARD_STD,
     LOG_SFT_TOKEN_ACCURACY,
+    LOG_TOOL_CALL_FREQUENCY,
+    LOG_TOOL_FAILURE_FREQUENCY,
     reward_name_of,
 )
 
@@ -49,6 +52,9 @@ class Panel:
     band: dict[str, str] = field(default_factory=dict)  # key -> its std key, drawn as a shaded +-1 std band
     why_missing: str = ""  # the usual reason the keys are absent, for report.md
     smooth: bool = True  # False for schedules (learning rate): averaging would only blur a known shape
+    # True for keys only some kinds of run log at all (tools): without them the panel is left out silently, since
+    # listing it as skipped in the report of every run without tools would only be noise
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,10 @@ FIGURES: tuple[FigureSpec, ...] = (
         Panel("RL loss", (LOG_LOSS,)),
         Panel("Clip ratio", LOG_CLIP_RATIOS, ylabel="fraction"),
         Panel("RL learning rate", (LOG_LEARNING_RATE,), smooth=False),
+    )),
+    FigureSpec("tools", "rl", "tool calls", (
+        Panel("Tool calls", (LOG_TOOL_CALL_FREQUENCY, LOG_TOOL_FAILURE_FREQUENCY),
+              ylabel="calls per completion / failed fraction", optional=True),
     )),
     FigureSpec("throughput", "rl", "throughput", (
         Panel("Step time", ("step_time_s",), ylabel="seconds"),
@@ -196,7 +206,7 @@ def draw_curves(spec: FigureSpec, runs: dict[str, list[dict[str, Any]]], out_dir
         keys = _panel_keys(panel, runs)
         if keys:
             to_draw.append((panel, keys))
-        else:
+        elif not panel.optional:
             wanted = " or ".join([*panel.keys, *(["matching keys"] if panel.match else [])])
             why = f"; {panel.why_missing}" if panel.why_missing else ""
             skipped.append(f"{panel.title} (no {wanted} in {spec.stage}/metrics.jsonl{why})")

@@ -21,12 +21,22 @@ from rlr.errors import UserError
 from rlr.files import atomic_write_text, read_json
 from rlr.paths import EVAL_STAGE, METRICS_FILE, RESULTS_FILE, manifest_path, stage_path
 from rlr.runs import STAGES
-from rlr.trl_internals import LOG_LOSS, LOG_MEAN_LENGTH, LOG_REWARD, LOG_SFT_TOKEN_ACCURACY, reward_name_of
+from rlr.trl_internals import (
+    LOG_LOSS,
+    LOG_MEAN_LENGTH,
+    LOG_REWARD,
+    LOG_SFT_TOKEN_ACCURACY,
+    LOG_TOOL_CALL_FREQUENCY,
+    LOG_TOOL_FAILURE_FREQUENCY,
+    reward_name_of,
+)
 
 log = logging.getLogger(__name__)
 
+# the last four: tool-calling episodes' means (rlr/evaluate/tool_rollout.py), present only for a preset with tools
 EVAL_COLUMNS = ("num_problems", "pass@", "maj@", "avg@n", "greedy_accuracy", "mean_score", "mean_length",
-                "truncation_rate", "format_compliance")
+                "truncation_rate", "format_compliance", "tool_calls_per_episode", "tool_error_rate",
+                "turns_per_episode", "env_reward")
 
 
 @dataclass
@@ -233,7 +243,7 @@ def _run_section(run: RunData) -> list[str]:
     rl = run.metrics.get("rl", [])
     per_function = sorted({k for r in rl for k in r if reward_name_of(k) is not None})
     reward_keys = [LOG_REWARD, "accuracy", *per_function]  # accuracy: rlr's own (rlr/train/rl_logging.py)
-    for key in [*reward_keys, LOG_MEAN_LENGTH]:
+    for key in [*reward_keys, LOG_MEAN_LENGTH, LOG_TOOL_CALL_FREQUENCY, LOG_TOOL_FAILURE_FREQUENCY]:
         summary = _first_last(rl, key)
         if summary:
             lines.append(f"- rl `{key}`: {summary}")
