@@ -76,7 +76,7 @@ def test_rl_band_miss_stops_before_rl(cli, pipeline_preset, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [42, 1, 3])
+@pytest.mark.parametrize("seed", [42, 1, 4])  # the 3 smallest measured lifts: 42 (default) +21.1, 1 +23.5, 4 +20.2
 def test_quickstart_lifts_sampled_accuracy_for_every_seed(seed, tmp_path):
     """The demo's promise (issue 13): for each seed, held-out sampled accuracy rises by >= 15 points with the 95%
     intervals apart. Wall time is measured in BENCHMARKS.md (tests/bench/bench_quickstart.py), not asserted here."""
