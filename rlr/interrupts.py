@@ -4,7 +4,8 @@ Python turns SIGINT into a KeyboardInterrupt raised wherever the interpreter hap
 `__del__` run by the garbage collector (the regex module's, for one, during generation), Python prints
 "Exception ignored in ..." and carries on: the interrupt is gone and a long evaluation runs to its end. So the
 handler also records the request, and long loops call `raise_if_interrupted()` at safe points (between
-generation batches, between rollout turns): a swallowed interrupt surfaces there at the latest.
+generation batches, for plain generation and tool episodes alike): a swallowed interrupt surfaces there at the
+latest.
 
 Training installs its own handler while the trainer runs (`train/callbacks.py`, finish the step, save, stop).
 """
@@ -54,8 +55,9 @@ def exit_interrupted() -> None:
 
     Measured: 2 of 40 evaluations interrupted under load ended killed by SIGINT (status -2, not 130) although rlr
     had caught the KeyboardInterrupt and called sys.exit(130). CPython ends an exit that way when it counted the
-    Ctrl-C as unhandled, which a KeyboardInterrupt passing through a nested `PyRun_*` call of a C extension does
-    even when Python code catches it later. So the exit handlers run here, the streams are flushed, and the process
+    Ctrl-C as unhandled; the likely path (not traced) is a KeyboardInterrupt passing through a nested `PyRun_*`
+    call of a C extension, which sets that flag even when Python code catches the exception later.
+    So the exit handlers run here, the streams are flushed, and the process
     leaves with `os._exit(130)` (40 of 40 then). For the process's entry point only, never in-process.
     """
     import atexit
