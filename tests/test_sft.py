@@ -291,3 +291,65 @@ def test_full_parameter_sft_from_an_adapter_trains_every_weight(make_preset, cli
     assert r.code == 0, r.stderr
     total = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(micro_model).parameters())
     assert json.loads(r.stdout)["trainable_params"] == total
+
+
+def test_sft_on_tool_use_traces_trains_the_model_turns_only(cli, make_preset, tmp_path, micro_model):
+    """task:arithmetic with tool: calculator: SFT's conversation is the call, the tool's reply and the final answer,
+    rendered by the chat template as RL's rollouts render them (the tools listed in the prompt); the loss covers the
+    model's two turns and never the tool's reply; `rlr sft` trains on it."""
+    from transformers import AutoTokenizer
+
+    from rlr.config.load import load_config
+    from rlr.data.prepared import load_split_dataset
+    from rlr.envs.rollout_tools import tool_schemas
+    from rlr.train.sft_data import model_turns_only, sft_dataset
+
+    data = {"train": {"source": "task:arithmetic", "rows": 32, "args": {"digits": 3, "ops": ["*"],
+                                                                       "tool": "calculator"}}}
+    preset = sft_preset(make_preset, micro_model, data=data, trainer={"max_length": 192},
+                        template={"system": "none", "answer_format": "none", "chat": True},
+                        rl={"tools": ["calculator"]})
+    prepare(cli, preset)
+    loaded = load_config(preset, [])
+    pairs = sft_dataset(load_split_dataset(loaded.cfg, "train"), loaded.cfg, tools=tool_schemas(loaded))
+    tokenizer = AutoTokenizer.from_pretrained(micro_model)
+    pair = pairs[0]
+    question = pair["prompt"][-1]["content"]
+    a, b = (int(x) for x in question.removesuffix("=").split("*"))
+    text = tokenizer.apply_chat_template(pair["prompt"] + pair["completion"], tools=json.loads(pair["tools"]),
+                                         tokenize=False)
+    assert text == (
+        "<|im_start|>system\nTools: calculator(expression)<|im_end|>\n"
+        f"<|im_start|>user\n{question}<|im_end|>\n"
+        '<|im_start|>assistant\n<tool_call>{"name": "calculator", "arguments": {"expression": "'
+        f'{a}*{b}"}}}}</tool_call><|im_end|>\n'
+        f"<|im_start|>user\n<tool_response>\n{a * b}\n</tool_response><|im_end|>\n"
+        f"<|im_start|>assistant\n{a * b}<|im_end|>\n")
+    tokenized = model_turns_only(pairs, tokenizer)[0]
+    assert tokenizer.decode(tokenized["input_ids"]) == text
+    trained = [i for i, m in zip(tokenized["input_ids"], tokenized["completion_mask"], strict=True) if m]
+    assert tokenizer.decode(trained) == (
+        f'<tool_call>{{"name": "calculator", "arguments": {{"expression": "{a}*{b}"}}}}</tool_call><|im_end|>\n'
+        f"{a * b}<|im_end|>\n")
+    plain = sft_dataset(load_split_dataset(loaded.cfg, "train").map(lambda r: {"meta": "{}"}), loaded.cfg)
+    assert model_turns_only(plain, tokenizer) is plain  # one-message targets: TRL tokenizes them as before
+
+    from rlr.checks import load_experiment
+    from rlr.train.sft import run_sft
+
+    class FirstBatchLabels(TrainerCallback):
+        """What TRL's collator hands the loss: the labels of the first training batch."""
+
+        labels: list[list[int]] = []
+
+        def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+            batch = next(iter(train_dataloader))
+            FirstBatchLabels.labels = [[t for t in row if t != -100] for row in batch["labels"].tolist()]
+
+    run_sft(load_experiment(preset, stages=("sft",)), StageOptions(), callbacks=[FirstBatchLabels()])
+    assert FirstBatchLabels.labels
+    for labels in FirstBatchLabels.labels:  # a call, then a bare number: no <tool_response>, no prompt
+        text = tokenizer.decode(labels)
+        assert text.startswith('<tool_call>{"name": "calculator"') and "tool_response" not in text, text
+        assert text.split("</tool_call><|im_end|>\n")[1].removesuffix("<|im_end|>\n").isdigit(), text
+    assert losses(sft_dir(tmp_path)) and all(loss > 0 for loss in losses(sft_dir(tmp_path)))

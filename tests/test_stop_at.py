@@ -61,3 +61,34 @@ def test_bad_stop_at_exits_2_naming_the_key(override, key, cli, make_preset, tmp
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and key in errors[0], r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "runs/t/sft").exists()
+
+
+def test_the_stop_check_of_a_tool_preset_runs_tool_episodes(cli, make_preset, tmp_path, micro_model, monkeypatch):
+    """With rl.tools the check measures what evaluate measures: whole episodes (call, reply, answer), not one turn."""
+    from transformers import AutoModelForCausalLM
+
+    from rlr.checks import load_experiment
+    from rlr.evaluate import tool_rollout
+    from rlr.train.stop_at import StopAtMetric
+
+    task = {"source": "task:arithmetic", "args": {"digits": 3, "ops": ["*"], "tool": "calculator"}}
+    preset = make_preset(micro_model, data={"train": {**task, "rows": 16}, "eval": {**task, "rows": 4}},
+                         template={"system": "none", "answer_format": "none", "chat": True}, rl={"tools": ["calculator"]},
+                         sft={"use_lora": False, "stop_at": {"metric": "sampled_accuracy", "value": 0.5, "every": 1,
+                                                             "problems": 4, "samples": 2},
+                              "trainer": {"max_steps": 1, "max_length": 192}},
+                         eval={"benchmarks": ["eval"], "samples": 2, "k": [1], "max_new_tokens": 24})
+    assert cli("prepare-data", preset).code == 0
+    episodes: list[int] = []
+    real_run = tool_rollout.ToolRollouts.run
+
+    def counting_run(self, rows, settings, on_done=None):
+        out = real_run(self, rows, settings, on_done)
+        episodes.append(len(out))
+        return out
+
+    monkeypatch.setattr(tool_rollout.ToolRollouts, "run", counting_run)
+    loaded = load_experiment(preset, stages=("sft",))
+    stop = StopAtMetric(loaded.cfg.sft.stop_at, loaded, str(micro_model))
+    value = stop.measure(AutoModelForCausalLM.from_pretrained(micro_model))
+    assert episodes == [8] and 0.0 <= value <= 1.0  # 4 problems x 2 samples, each one episode

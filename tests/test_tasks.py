@@ -61,6 +61,20 @@ def test_trace_false_gives_the_bare_answer() -> None:
     assert row["solution"] == row["answer"]
 
 
+def test_tool_knob_writes_a_calculator_trace_that_the_tool_itself_confirms() -> None:
+    from rlr.tools.calculator import calculator
+
+    task = get_task("arithmetic", digits=3, ops=["*"], tool="calculator")
+    for row in task.generate(20, seed=1):
+        call, reply, final = row["meta"]["solution_turns"]
+        expression = call["tool_calls"][0]["function"]["arguments"]["expression"]
+        assert expression == row["question"].removesuffix("=")
+        assert call["tool_calls"][0]["function"]["name"] == "calculator"
+        assert reply == {"role": "tool", "name": "calculator", "content": calculator(expression)}
+        assert final == {"role": "assistant", "content": row["answer"]} and row["solution"] == row["answer"]
+        assert task.verify(final["content"], row["answer"], row["meta"]) == 1.0
+
+
 @pytest.mark.parametrize(
     ("completion", "score"),
     [
@@ -123,7 +137,8 @@ def test_exhausted_problem_space_is_a_user_error() -> None:
 
 def test_task_knobs_lists_types_defaults_and_help() -> None:
     knobs = task_knobs("arithmetic")
-    assert list(knobs) == ["digits", "ops", "trace"]
+    assert list(knobs) == ["digits", "ops", "trace", "tool"]
+    assert knobs["tool"].default == "" and knobs["tool"].type is str
     assert knobs["digits"].default == 2 and knobs["digits"].type is int and knobs["digits"].help
     assert knobs["ops"].default == ["+"]
     typ, default, help_ = task_knobs("countdown")["num_numbers"]
@@ -140,6 +155,7 @@ def test_task_knobs_lists_types_defaults_and_help() -> None:
         ("arithmetic", {"digits": "many"}, "knob 'digits' must be int"),
         ("arithmetic", {"digits": 2.5}, "knob 'digits' must be int"),
         ("arithmetic", {"ops": ["/"]}, "ops=\\['/'\\] is invalid"),
+        ("arithmetic", {"tool": "python"}, "tool='python' is invalid"),
         ("countdown", {"max_number": 50, "max_target": 10}, "exceeds max_target"),
         ("countdown", {"num_numbers": 1}, "use 2 to 8"),
         ("countdown", {"format_score": 2}, "format_score=2.0 is invalid"),

@@ -13,6 +13,11 @@ Subtraction and multiplication follow the same spirit:
 
 Each operand has exactly `digits` digits (0-9 when `digits` is 1), so every problem of a setting has the same
 trace length: the tiny model's 256 positions fit 4-digit addition comfortably.
+
+With `tool: calculator` the SFT target is a tool-use trace instead (meta["solution_turns"], TRL's message format):
+the assistant calls `calculator(expression="69*16")`, the tool replies `1104`, the assistant answers `1104`. It is
+the task a model cannot do alone but can with the tool (3-digit multiplication for the tiny model): what it has to
+learn is to copy the operands into the call and the tool's reply into its answer.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from rlr.errors import UserError
 from rlr.tasks.base import ProceduralTask, answer_tag, knob, last_boxed, last_number, text_after_think
 
 OPS = ("+", "-", "*")
+TOOLS = ("calculator",)  # the built-in tools a trace can call (rlr/tools/calculator.py)
 
 
 @dataclasses.dataclass
@@ -36,6 +42,8 @@ class ArithmeticTask(ProceduralTask):
     digits: int = knob(2, "digits per operand (each operand has exactly this many; 1 means 0-9)")
     ops: list[str] = knob(["+"], "operators to draw from, uniformly: any of '+', '-', '*'")
     trace: bool = knob(True, "solution is '<think>trace</think> answer' (an SFT target); false: the answer alone")
+    tool: str = knob("", "'calculator': the SFT target is a tool-use trace (call calculator, answer its reply); "
+                         "the preset lists the tool in rl.tools")
 
     def __post_init__(self) -> None:
         if isinstance(self.digits, bool) or not isinstance(self.digits, int) or not 1 <= self.digits <= 18:
@@ -48,6 +56,9 @@ class ArithmeticTask(ProceduralTask):
             raise UserError(f"arithmetic: ops={self.ops!r} is invalid; use a non-empty list of {list(OPS)}",
                             key="args.ops")
         self.ops = list(dict.fromkeys(self.ops))  # drop repeats so each operator is equally likely
+        if self.tool not in ("", *TOOLS):
+            raise UserError(f"arithmetic: tool={self.tool!r} is invalid; use one of {list(TOOLS)} or leave it unset",
+                            key="args.tool")
 
     def make_row(self, rng: random.Random) -> dict:
         lo = 0 if self.digits == 1 else 10 ** (self.digits - 1)
@@ -57,14 +68,13 @@ class ArithmeticTask(ProceduralTask):
         if op == "-" and a < b:
             a, b = b, a
         steps, result = TRACES[op](a, b)
-        think = " ".join(steps)
-        solution = f"<think>{think}</think> {result}" if self.trace else str(result)
-        return {
-            "question": f"{a}{op}{b}=",
-            "answer": str(result),
-            "solution": solution,
-            "meta": {"a": a, "b": b, "op": op},
-        }
+        meta: dict = {"a": a, "b": b, "op": op}
+        if self.tool:
+            solution = str(result)  # the final reply; the whole episode is the trace below
+            meta["solution_turns"] = tool_trace(self.tool, f"{a}{op}{b}", str(result))
+        else:
+            solution = f"<think>{' '.join(steps)}</think> {result}" if self.trace else str(result)
+        return {"question": f"{a}{op}{b}=", "answer": str(result), "solution": solution, "meta": meta}
 
     def verify(self, completion: str, answer: str, meta: dict | None = None) -> float:
         """1.0 when the number after `</think>` (else the completion's last number) equals `answer`; no partial credit.
@@ -82,6 +92,14 @@ class ArithmeticTask(ProceduralTask):
             return 1.0 if Decimal(candidate) == Decimal(str(answer).strip().replace(",", "")) else 0.0
         except InvalidOperation:
             return 0.0
+
+
+def tool_trace(tool: str, expression: str, reply: str) -> list[dict]:
+    """One tool call, its reply and the final answer, as TRL's messages (what SFT renders with the chat template)."""
+    call = {"type": "function", "function": {"name": tool, "arguments": {"expression": expression}}}
+    return [{"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "name": tool, "content": reply},
+            {"role": "assistant", "content": reply}]
 
 
 def _digits(x: int, width: int) -> list[int]:

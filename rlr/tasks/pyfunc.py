@@ -54,7 +54,7 @@ class PyFuncTask(ProceduralTask):
             raise UserError(f"pyfunc: ops={self.ops!r} is invalid; use a non-empty list of {list(OPS)}",
                             key="args.ops")
         self.ops = list(dict.fromkeys(self.ops))
-        for field, lo, hi in (("max_const", 1, 99), ("max_ops", 1, 4), ("max_value", 1, 10**6), ("examples", 2, 8),
+        for field, lo, hi in (("max_const", 1, 9999), ("max_ops", 1, 4), ("max_value", 1, 10**6), ("examples", 2, 8),
                               ("tests", 1, TEST_INPUT_SPAN)):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:

@@ -91,7 +91,7 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
     from rlr.train import training_stage as ts
     from rlr.train.loop import train_with_hygiene
     from rlr.train.sft_config import build_trl_config
-    from rlr.train.sft_data import check_chat_template, sft_dataset
+    from rlr.train.sft_data import check_chat_template, model_turns_only, sft_dataset
 
     cfg = loaded.cfg
     start = ts.prepare(cfg, opts, "sft", cfg.sft.use_lora)
@@ -106,6 +106,10 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
     set_seed(cfg.run.seed)  # before the model: peft draws the adapter's initial weights from the global RNG
     tokenizer = load_tokenizer(init.tokenizer_source(), cfg.model, padding_side="right")
     check_chat_template(tokenizer, dataset, init.tokenizer_source())
+    dataset = model_turns_only(dataset, tokenizer)  # tool-use traces: the tool replies stay out of the loss
+    if "input_ids" in dataset.column_names:
+        args.completion_only_loss = True  # pre-tokenized rows: TRL applies our completion_mask only when told to
+        eval_dataset = model_turns_only(eval_dataset, tokenizer) if eval_dataset is not None else None
     model, peft_config = ts.load_policy(init, cfg, start.device, cfg.sft.use_lora)
 
     callbacks = list(callbacks or [])

@@ -6,7 +6,8 @@ itself makes the starting point a setting, not luck; users want the same for a c
 model ("SFT until the format is right and 30% of answers are").
 
 Every `every` optimiser steps the callback generates on the first `problems` rows of this run's eval split with
-eval's sampling settings, scores them with the evaluate stage's scorer, logs the value into metrics.jsonl
+eval's sampling settings (as tool-calling episodes for a preset with rl.tools / rl.environment, as evaluate
+runs them), scores them with the evaluate stage's scorer, logs the value into metrics.jsonl
 (`stop_at/<metric>`) and stops the trainer once `metric >= value`. The torch RNG state is saved and restored
 around each check, so a check changes nothing in the training run's random stream.
 
@@ -33,6 +34,7 @@ class StopAtMetric(TrainerCallback):
         from rlr.models.loading import load_tokenizer
 
         cfg = loaded.cfg
+        self.loaded = loaded
         self.spec = spec
         self.bench = Benchmark(name="eval", kind="eval")
         load_rows(self.bench, loaded, spec.problems)
@@ -51,13 +53,16 @@ class StopAtMetric(TrainerCallback):
 
         from rlr.evaluate.generate import HFGenerator
         from rlr.evaluate.scoring import score_generation
+        from rlr.evaluate.tool_rollout import with_tools
 
         rng = torch.get_rng_state()  # generation seeds torch; training's random stream must not notice
         was_training = model.training
         model.eval()
         try:
-            gen = HFGenerator(model, self.tokenizer, next(model.parameters()).device).generate(
-                [row["prompt"] for row in self.bench.rows], self.settings, show_progress=False)
+            generator = with_tools(HFGenerator(model, self.tokenizer, next(model.parameters()).device), self.loaded)
+            inputs = self.bench.rows if getattr(generator, "takes_rows", False) else \
+                [row["prompt"] for row in self.bench.rows]
+            gen = generator.generate(inputs, self.settings, show_progress=False)
         finally:
             torch.set_rng_state(rng)
             model.train(was_training)
