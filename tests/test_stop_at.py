@@ -73,7 +73,8 @@ def test_the_stop_check_of_a_tool_preset_runs_tool_episodes(cli, make_preset, tm
 
     task = {"source": "task:arithmetic", "args": {"digits": 3, "ops": ["*"], "tool": "calculator"}}
     preset = make_preset(micro_model, data={"train": {**task, "rows": 16}, "eval": {**task, "rows": 4}},
-                         template={"system": "none", "answer_format": "none", "chat": True}, rl={"tools": ["calculator"]},
+                         template={"system": "none", "answer_format": "none", "chat": True},
+                         rl={"tools": ["calculator"]},
                          sft={"use_lora": False, "stop_at": {"metric": "sampled_accuracy", "value": 0.5, "every": 1,
                                                              "problems": 4, "samples": 2},
                               "trainer": {"max_steps": 1, "max_length": 192}},
