@@ -353,3 +353,10 @@ def test_sft_on_tool_use_traces_trains_the_model_turns_only(cli, make_preset, tm
         assert text.startswith('<tool_call>{"name": "calculator"') and "tool_response" not in text, text
         assert text.split("</tool_call><|im_end|>\n")[1].removesuffix("<|im_end|>\n").isdigit(), text
     assert losses(sft_dir(tmp_path)) and all(loss > 0 for loss in losses(sft_dir(tmp_path)))
+
+    # sft.train_on_tool_replies: the replies count too (everything after the prompt, as TRL does by itself)
+    run_sft(load_experiment(preset, ["sft.train_on_tool_replies=true"], stages=("sft",)), StageOptions(overwrite=True),
+            callbacks=[FirstBatchLabels()])
+    for labels in FirstBatchLabels.labels:
+        text = tokenizer.decode(labels)
+        assert text.startswith('<tool_call>{"name": "calculator"') and "\n<|im_start|>user\n<tool_response>\n" in text

@@ -165,6 +165,8 @@ class SFTSection:
     use_lora: bool = doc("Train a LoRA adapter (lora section); false: full-parameter (needed from random init).", True)
     init_from: str | None = doc("Start from: base (model.name_or_path) or a model/adapter path.", None)
     completion_only_loss: bool = doc("Loss on the completion only; false: on the whole sequence.", True)
+    train_on_tool_replies: bool = doc("Tool-use traces (meta.solution_turns): the tool replies count in the loss "
+                                      "too; false: only the model's own turns, as RL trains them.", False)
     stop_at: StopAtSection = doc("Stop on a held-out metric instead of a step count (max_steps stays the cap).",
                                  factory=StopAtSection)
     trainer: dict[str, Any] = doc("Any trl.SFTConfig field (learning_rate, max_steps, max_length, packing ...).",

@@ -106,10 +106,11 @@ def run_sft(loaded: LoadedConfig, opts: StageOptions, *, callbacks: list[Any] | 
     set_seed(cfg.run.seed)  # before the model: peft draws the adapter's initial weights from the global RNG
     tokenizer = load_tokenizer(init.tokenizer_source(), cfg.model, padding_side="right")
     check_chat_template(tokenizer, dataset, init.tokenizer_source())
-    dataset = model_turns_only(dataset, tokenizer)  # tool-use traces: the tool replies stay out of the loss
-    if "input_ids" in dataset.column_names:
-        args.completion_only_loss = True  # pre-tokenized rows: TRL applies our completion_mask only when told to
-        eval_dataset = model_turns_only(eval_dataset, tokenizer) if eval_dataset is not None else None
+    if cfg.sft.completion_only_loss and not cfg.sft.train_on_tool_replies:
+        dataset = model_turns_only(dataset, tokenizer)  # tool-use traces: the tool replies stay out of the loss
+        if "input_ids" in dataset.column_names:
+            args.completion_only_loss = True  # pre-tokenized rows: TRL applies our completion_mask only when told to
+            eval_dataset = model_turns_only(eval_dataset, tokenizer) if eval_dataset is not None else None
     model, peft_config = ts.load_policy(init, cfg, start.device, cfg.sft.use_lora)
 
     callbacks = list(callbacks or [])

@@ -5,10 +5,10 @@ false), because RL and evaluation generate from that very prompt: SFT must teach
 a variant of it. The target is the row's worked `solution`, as an assistant message (conversational format, so
 the tokenizer's chat template adds the end-of-turn token the model must learn to stop on) or as plain text
 (TRL appends the EOS token then). A row whose meta carries `solution_turns` (a tool-use trace: assistant tool
-calls, tool replies, the final answer) is trained on those messages instead, and only on the model's own turns:
-the tool replies are in the context but not in the loss, as in RL (`model_turns_only`). Trained on, they taught the
-tiny model to predict the calculator's product itself, and its final answer then drifted from the reply it had to
-copy.
+calls, tool replies, the final answer) is trained on those messages instead, and by default only on the model's
+own turns: the tool replies are in the context but not in the loss, as in RL (`model_turns_only`).
+`sft.train_on_tool_replies: true` keeps them in the loss (TRL's prompt-completion SFT masks the prompt only): the
+tiny model learned to copy the operands and the reply sooner that way (presets/agentic/tiny-calculator.yaml).
 """
 
 from __future__ import annotations
