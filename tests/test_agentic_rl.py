@@ -202,3 +202,28 @@ def test_environment_episodes_run_its_tools_and_score_them_with_its_reward(guess
                if t["role"] == "tool"]
     assert replies and set(replies) <= {"higher", "lower", "correct"} | {r for r in replies if "error" in r}
     assert {"higher", "lower"} & set(replies)  # the secret lives in the environment: its replies carry it
+
+
+@pytest.mark.parametrize("seed", [42])
+def test_the_calculator_preset_lifts_held_out_success(seed, tmp_path):
+    """presets/agentic/tiny-calculator.yaml end to end (issue 16's offline proof): SFT on calculator episodes, then
+    GRPO in TRL's tool loop raises held-out sampled success by >= 15 points with the 95% intervals apart (measured
+    on seeds 42, 1, 2 in BENCHMARKS.md; the wall time is measured there, not asserted here)."""
+    repo = Path(__file__).resolve().parent.parent
+    model = tmp_path / "tiny-model"
+    made = subprocess.run([sys.executable, "-m", "rlr", "tiny-model", str(model)], env=ENV, capture_output=True,
+                          text=True)
+    assert made.returncode == 0, made.stderr[-2000:]
+    out = subprocess.run([sys.executable, "-m", "rlr", "pipeline", "presets/agentic/tiny-calculator.yaml", "--json",
+                          f"run.seed={seed}", f"run.output_dir={tmp_path}/runs", f"model.name_or_path={model}"],
+                         env=ENV, capture_output=True, text=True, cwd=repo)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout)
+    before, after = summary["before_rl"], summary["after_rl"]
+    print(f"calculator seed {seed}: sampled {before['sampled']:.3f} {before['sampled_ci']} -> "
+          f"{after['sampled']:.3f} {after['sampled_ci']}")
+    assert after["sampled"] - before["sampled"] >= 0.15
+    assert after["sampled_ci"][0] > before["sampled_ci"][1]
+    samples = [json.loads(line) for line in (tmp_path / "runs/tiny-calculator/eval/rl/samples.jsonl").open()]
+    correct = [s for s in samples if s["correct"]]
+    assert correct and all(s["transcript"][0].get("tool_calls") for s in correct)  # every right answer used the tool
