@@ -51,3 +51,12 @@ def rl_preset(tmp: Path, model: Path, name: str, algorithm: str, trainer: dict[s
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def assert_sampled_lift(summary: dict[str, Any], points: float, label: str) -> None:
+    """A pipeline's --json summary shows held-out sampled accuracy up by >= `points` with the 95% intervals apart."""
+    before, after = summary["before_rl"], summary["after_rl"]
+    print(f"{label}: sampled {before['sampled']:.3f} {before['sampled_ci']} -> {after['sampled']:.3f} "
+          f"{after['sampled_ci']}")
+    assert after["sampled"] - before["sampled"] >= points
+    assert after["sampled_ci"][0] > before["sampled_ci"][1]  # the intervals do not overlap

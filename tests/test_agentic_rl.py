@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rl_helpers import assert_sampled_lift
+
 pytestmark = pytest.mark.slow  # SFT + two short RL runs: about 2 minutes on 2 cores
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
@@ -218,12 +220,7 @@ def test_the_calculator_preset_lifts_held_out_success(seed, tmp_path):
                           f"run.seed={seed}", f"run.output_dir={tmp_path}/runs", f"model.name_or_path={model}"],
                          env=ENV, capture_output=True, text=True, cwd=repo)
     assert out.returncode == 0, out.stderr[-2000:]
-    summary = json.loads(out.stdout)
-    before, after = summary["before_rl"], summary["after_rl"]
-    print(f"calculator seed {seed}: sampled {before['sampled']:.3f} {before['sampled_ci']} -> "
-          f"{after['sampled']:.3f} {after['sampled_ci']}")
-    assert after["sampled"] - before["sampled"] >= 0.15
-    assert after["sampled_ci"][0] > before["sampled_ci"][1]
+    assert_sampled_lift(json.loads(out.stdout), 0.15, f"calculator seed {seed}")
     samples = [json.loads(line) for line in (tmp_path / "runs/tiny-calculator/eval/rl/samples.jsonl").open()]
     correct = [s for s in samples if s["correct"]]
     assert correct and all(s["transcript"][0].get("tool_calls") for s in correct)  # every right answer used the tool

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.conftest import REPO
+from rl_helpers import assert_sampled_lift
 
 
 @pytest.fixture
@@ -87,12 +88,7 @@ def test_quickstart_lifts_sampled_accuracy_for_every_seed(seed, tmp_path):
                           f"run.output_dir={tmp_path}/runs", f"model.name_or_path={tmp_path}/tiny-model"],
                          capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
-    summary = json.loads(out.stdout)
-    before, after = summary["before_rl"], summary["after_rl"]
-    print(f"quickstart seed {seed}: sampled {before['sampled']:.3f} {before['sampled_ci']} -> "
-          f"{after['sampled']:.3f} {after['sampled_ci']}")
-    assert after["sampled"] - before["sampled"] >= 0.15
-    assert after["sampled_ci"][0] > before["sampled_ci"][1]  # the intervals do not overlap
+    assert_sampled_lift(json.loads(out.stdout), 0.15, f"quickstart seed {seed}")
 
 
 def test_a_pipeline_without_rl_needs_no_reward(cli, make_preset, tmp_path):
