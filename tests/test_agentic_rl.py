@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from rl_helpers import assert_sampled_lift
 
 pytestmark = pytest.mark.slow  # SFT + two short RL runs: about 2 minutes on 2 cores

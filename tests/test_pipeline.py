@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from rl_helpers import assert_sampled_lift
 
 from tests.conftest import REPO
-from rl_helpers import assert_sampled_lift
 
 
 @pytest.fixture
