@@ -360,3 +360,25 @@ def test_sft_on_tool_use_traces_trains_the_model_turns_only(cli, make_preset, tm
     for labels in FirstBatchLabels.labels:
         text = tokenizer.decode(labels)
         assert text.startswith('<tool_call>{"name": "calculator"') and "\n<|im_start|>user\n<tool_response>\n" in text
+
+
+def test_a_template_that_renders_turns_differently_alone_is_refused_naming_the_fix():
+    """model_turns_only finds the tool replies by rendering the conversation turn by turn; a template whose opening
+    turns render differently inside the whole conversation cannot be split, and says so instead of mis-masking."""
+    from datasets import Dataset
+
+    from rlr.errors import UserError
+    from rlr.train.sft_data import model_turns_only
+
+    class Reordering:
+        """Renders the number of messages first: no conversation's beginning is a prefix of the whole."""
+
+        def apply_chat_template(self, messages, **kwargs):
+            return [len(messages)] + [len(m["content"]) for m in messages]
+
+    rows = Dataset.from_list([{"prompt": [{"role": "user", "content": "2*3="}],
+                               "completion": [{"role": "assistant", "content": "call"},
+                                              {"role": "tool", "content": "6"},
+                                              {"role": "assistant", "content": "6"}]}])
+    with pytest.raises(UserError, match="renders a conversation's first turns differently.*model.chat_template"):
+        model_turns_only(rows, Reordering())
